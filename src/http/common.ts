@@ -1,0 +1,133 @@
+/**
+ * Shared HTTP pieces for both modes: the error envelope, bearer auth, body limits and
+ * media type, JSON body reading, and 404/405 in the envelope.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { Elysia, ValidationError } from "elysia";
+import { type Logger, silentLogger } from "../log.ts";
+import { BundlesyncError, type ErrorBody } from "./errors.ts";
+
+export const JSON_HEADERS = { "content-type": "application/json" } as const;
+
+export function errorResponse(err: BundlesyncError, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(err.toBody()), { status: err.status, headers: { ...JSON_HEADERS, ...headers } });
+}
+
+function sha256(s: string): Buffer {
+  return Buffer.from(new Bun.CryptoHasher("sha256").update(s).digest());
+}
+
+/** Constant-time bearer check: both sides hashed to a fixed length first. */
+export function bearerMatches(header: string | null, token: string): boolean {
+  if (!header?.startsWith("Bearer ")) return false;
+  return timingSafeEqual(sha256(header.slice(7)), sha256(token));
+}
+
+export interface Route {
+  pattern: RegExp;
+  methods: string[];
+}
+
+export interface HttpOptions {
+  /** Paths under these prefixes need the bearer token, when one is set. */
+  protectedPrefixes: string[];
+  token?: string;
+  maxBodyBytes: number;
+  /** Route table used to tell 405 from 404. */
+  routes: Route[];
+  logger?: Logger;
+}
+
+function hasBody(request: Request): boolean {
+  const len = request.headers.get("content-length");
+  if (len !== null) return Number(len) > 0;
+  return request.headers.has("transfer-encoding") || request.body !== null;
+}
+
+function isJson(contentType: string | null): boolean {
+  if (!contentType) return false;
+  const media = contentType.split(";")[0]!.trim().toLowerCase();
+  return media === "application/json" || (media.startsWith("application/") && media.endsWith("+json"));
+}
+
+/** Reads a JSON body with a hard byte limit (chunked bodies included). Undefined when empty. */
+export async function readJson(request: Request, limit: number): Promise<unknown> {
+  if (!request.body) return undefined;
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new BundlesyncError("payload_too_large", { limit });
+    }
+    chunks.push(value);
+  }
+  if (size === 0) return undefined;
+  const text = new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BundlesyncError("invalid_json", {});
+  }
+}
+
+function validationDetails(error: ValidationError) {
+  return {
+    errors: error.all.slice(0, 20).map((e) => ({
+      path: "path" in e && e.path ? e.path : "/",
+      message: "message" in e && typeof e.message === "string" ? e.message : "invalid",
+    })),
+  };
+}
+
+/**
+ * Error envelope, auth and body guards as one plugin. Every failure leaves as
+ * `{error: {code, message, details}}` with the contract's status.
+ */
+export function httpBase(opts: HttpOptions) {
+  const log = opts.logger ?? silentLogger;
+  return new Elysia({ name: "bundlesync-http-base" })
+    .onRequest(({ request }) => {
+      const path = new URL(request.url).pathname;
+      if (opts.token !== undefined && opts.protectedPrefixes.some((p) => path.startsWith(p))) {
+        if (!bearerMatches(request.headers.get("authorization"), opts.token)) {
+          return errorResponse(new BundlesyncError("unauthorized"), { "www-authenticate": "Bearer" });
+        }
+      }
+      if (hasBody(request)) {
+        const len = Number(request.headers.get("content-length") ?? 0);
+        if (len > opts.maxBodyBytes)
+          return errorResponse(new BundlesyncError("payload_too_large", { limit: opts.maxBodyBytes }));
+        if (!isJson(request.headers.get("content-type")))
+          return errorResponse(new BundlesyncError("unsupported_media_type"));
+      }
+    })
+    .onError({ as: "global" }, ({ code, error, request }) => {
+      if (error instanceof BundlesyncError) return errorResponse(error);
+      if (code === "VALIDATION" && error instanceof ValidationError) {
+        return errorResponse(new BundlesyncError("invalid_request", validationDetails(error)));
+      }
+      if (code === "PARSE") return errorResponse(new BundlesyncError("invalid_json"));
+      if (code === "NOT_FOUND") {
+        const path = new URL(request.url).pathname;
+        const route = opts.routes.find((r) => r.pattern.test(path));
+        if (route && !route.methods.includes(request.method)) {
+          return errorResponse(new BundlesyncError("method_not_allowed"), { allow: route.methods.join(", ") });
+        }
+        return errorResponse(new BundlesyncError("not_found"));
+      }
+      const requestId = crypto.randomUUID();
+      log.error("internal_error", { requestId, kind: error instanceof Error ? error.name : typeof error });
+      return errorResponse(new BundlesyncError("internal", { requestId }));
+    });
+}
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+}
+
+export type { ErrorBody };
