@@ -13,6 +13,8 @@ import { verifyUnsigned } from "./validate.ts";
 
 export class SourceError extends Error {
   override name = "SourceError";
+  /** Set once workspace.yaml was read, so a broken workspace can still be listed. */
+  workspaceId?: string;
   constructor(
     readonly code: string,
     message: string,
@@ -111,6 +113,15 @@ export function buildWorkspace(dir: string, opts: BuildOptions = {}): Built {
   const ws = readYaml(dir, "workspace.yaml");
   if (typeof ws.id !== "string") throw new SourceError("invalid_source", "workspace.yaml: /id: required string");
   const workspaceId = ws.id;
+  try {
+    return assemble(dir, ws, workspaceId, files, opts);
+  } catch (e) {
+    if (e instanceof SourceError) e.workspaceId = workspaceId;
+    throw e;
+  }
+}
+
+function assemble(dir: string, ws: Doc, workspaceId: string, files: Map<string, string>, opts: BuildOptions): Built {
   const bundleId = typeof ws.bundleId === "string" ? ws.bundleId : `${workspaceId}.default`;
 
   const prompts = listFiles(dir, "prompts", [".md"]).map((rel) => {

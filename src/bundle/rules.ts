@@ -28,7 +28,8 @@ const FILE_URL = /^file:/i;
 /** `prefix:/path`, `prefix:~` or `prefix:C:\` (but not `scheme://`). */
 const PREFIXED_PATH = /^[A-Za-z][A-Za-z0-9+.-]*:(?:(?!\/\/)[/\\~]|[A-Za-z]:[\\/])/;
 const SEPARATOR = /[\\/]/;
-const SOCKET_NAME = /(?:\.sock|\.socket)$/i;
+/** Socket and session file names are host-local even without a directory in front. */
+const SOCKET_NAME = /\.(?:sock|socket|session)$/i;
 const LOCAL_SEGMENT = /^(?:\.?(?:caches?|sessions?|sock|sockets?|run)|[^/\\]*\.(?:sock|socket|session|pid))$/i;
 const SECRET_ASSIGNMENT = /(?:^|[\s;&,?])[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*[^\s=]/;
 

@@ -3,7 +3,7 @@
  * schema -> schema version -> digest -> forbidden content -> declaration kinds -> references.
  * Used by the runtime on every PUT and by the backend before it ever syncs.
  */
-import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { TypeCompiler, ValueErrorType } from "@sinclair/typebox/compiler";
 import { BundlesyncError } from "../http/errors.ts";
 import { canonicalBundle, promptDigest } from "./digest.ts";
 import { Bundle, type Content, SCHEMA_VERSION } from "./model.ts";
@@ -20,13 +20,24 @@ export interface VerifiedBundle {
 
 const MAX_SCHEMA_ERRORS = 20;
 
+/** An unknown property is named only when its key is a plain name: a key may itself be a secret or a path. */
+const SAFE_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+function errorPath(e: { path: string; type?: number }): string {
+  if (e.type !== ValueErrorType.ObjectAdditionalProperties) return e.path || "/";
+  const cut = e.path.lastIndexOf("/");
+  const key = e.path.slice(cut + 1);
+  if (SAFE_KEY.test(key) && !credentialRule(key)) return e.path;
+  return e.path.slice(0, cut) || "/";
+}
+
 export function schemaErrors(
-  check: { Errors(v: unknown): Iterable<{ path: string; message: string }> },
+  check: { Errors(v: unknown): Iterable<{ path: string; message: string; type?: number }> },
   value: unknown,
 ) {
   const errors: { path: string; message: string }[] = [];
   for (const e of check.Errors(value)) {
-    errors.push({ path: e.path || "/", message: e.message });
+    errors.push({ path: errorPath(e), message: e.message });
     if (errors.length >= MAX_SCHEMA_ERRORS) break;
   }
   return errors;
@@ -84,11 +95,18 @@ function forbidden(path: (string | number)[], rule: string): never {
   throw new BundlesyncError("forbidden_content", { pointer: pointerOf(path), rule });
 }
 
-/** Free text: prompt text and descriptions get the credential rules only. */
+const DESCRIBED_LISTS = new Set(["profiles", "workflows", "tools", "plugins"]);
+
+/**
+ * Free text: prompt text and descriptions get the credential rules only. Matched by exact
+ * position, so a label or model option that happens to be called "description" stays structured.
+ */
 function isFreeText(path: (string | number)[]): boolean {
-  const key = path[path.length - 1];
-  if (key === "description") return true;
-  return key === "text" && path.length === 4 && path[0] === "content" && path[1] === "prompts";
+  if (path.length === 4 && path[0] === "content" && typeof path[2] === "number") {
+    if (path[1] === "prompts") return path[3] === "text";
+    return path[3] === "description" && DESCRIBED_LISTS.has(path[1] as string);
+  }
+  return path.length === 4 && path.join("/") === "content/workspace/project/description";
 }
 
 function scanValue(value: unknown, path: (string | number)[]): void {
@@ -111,9 +129,10 @@ function scanValue(value: unknown, path: (string | number)[]): void {
     return;
   }
   for (const key of Object.keys(value)) {
-    path.push(key);
+    // A bad key is reported at its object: the pointer must not carry the key itself.
     const keyRule = credentialRule(key) ?? structuredRule(key);
     if (keyRule) forbidden(path, keyRule);
+    path.push(key);
     scanValue((value as Record<string, unknown>)[key], path);
     path.pop();
   }

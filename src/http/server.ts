@@ -11,7 +11,13 @@ export interface Served {
 
 // biome-ignore lint/suspicious/noExplicitAny: any Elysia app, whatever its route types
 export function listen(app: Elysia<any, any, any, any, any, any, any>, where: Listen, maxBodyBytes: number): Served {
-  app.listen({ hostname: where.host, port: where.port, maxRequestBodySize: maxBodyBytes + 64 * 1024 });
+  // Elysia turns SO_REUSEPORT on by default; a second process on a busy port must fail, not share it.
+  app.listen({
+    hostname: where.host,
+    port: where.port,
+    reusePort: false,
+    maxRequestBodySize: maxBodyBytes + 64 * 1024,
+  });
   const server = app.server;
   if (!server) throw new Error("server did not start");
   const host = where.host.includes(":") ? `[${where.host}]` : where.host;

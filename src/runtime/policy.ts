@@ -6,10 +6,12 @@
 import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Static, Type as T } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { BUILTIN_PROFILE_NAMES } from "../bundle/builtin.ts";
 import type { HostView } from "../bundle/resolve.ts";
 import { REF_NAME } from "../bundle/rules.ts";
-import { ConfigError, checkDocument, readDocument } from "../config/load.ts";
+import { schemaErrors } from "../bundle/validate.ts";
+import { ConfigError, readDocument } from "../config/load.ts";
 
 const Name = T.String({ pattern: REF_NAME.source, maxLength: 128 });
 
@@ -24,6 +26,8 @@ export const HostPolicyFile = T.Object(
           T.Object({ env: T.String({ minLength: 1 }) }, { additionalProperties: false }),
           T.Object({ file: T.String({ minLength: 1 }) }, { additionalProperties: false }),
         ]),
+        // A key that is not a name (e.g. a path) must be rejected, not published by policyNames.
+        { additionalProperties: false },
       ),
     ),
     mounts: T.Optional(
@@ -33,6 +37,7 @@ export const HostPolicyFile = T.Object(
           { path: T.String({ minLength: 1 }), readOnly: T.Optional(T.Boolean()) },
           { additionalProperties: false },
         ),
+        { additionalProperties: false },
       ),
     ),
     network: T.Optional(T.Array(Name)),
@@ -78,8 +83,14 @@ export interface HostPolicy {
   limits: { maxBundleBytes: number; maxBundles: number };
 }
 
+const PolicyCheck = TypeCompiler.Compile(HostPolicyFile);
+
 export function normalizePolicy(file: HostPolicyFile = {}, label = "host policy"): HostPolicy {
-  checkDocument(HostPolicyFile, file, label);
+  if (!PolicyCheck.Check(file)) {
+    // schemaErrors never names a key that could be a path or a secret.
+    const first = schemaErrors(PolicyCheck, file)[0];
+    throw new ConfigError(`${label}: ${first?.path ?? "/"}: ${first?.message ?? "invalid"}`);
+  }
   const builtinProfiles = file.builtinProfiles ?? BUILTIN_PROFILE_NAMES;
   for (const [i, name] of builtinProfiles.entries()) {
     if (!BUILTIN_PROFILE_NAMES.includes(name)) {

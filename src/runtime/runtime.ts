@@ -60,8 +60,12 @@ export class Runtime {
   private readonly store: RuntimeStore;
   private readonly host;
   private readonly log: Logger;
-  /** Rows fully re-verified by this process; later reads only compare a fast checksum. */
-  private readonly verified = new Set<string>();
+  /**
+   * Rows fully re-verified by this process -> checksum of the bytes that verified. Later
+   * reads compare against this in-memory value, not the row's own `check_hash`, so a row
+   * rewritten on disk together with its checksum is still caught.
+   */
+  private readonly verified = new Map<string, string>();
   private bundleCount: number;
 
   constructor(opts: RuntimeOptions) {
@@ -124,7 +128,7 @@ export class Runtime {
     });
     if (created && !existing) this.bundleCount++;
     if (created) {
-      this.verified.add(digest);
+      this.verified.set(digest, quickHash(body));
       this.log.info("bundle_stored", { bundleId: m.id, workspaceId: m.workspaceId, revision: m.revision });
     }
     return { created, bundle: toSummary(this.store.summary(digest)!) };
@@ -153,12 +157,13 @@ export class Runtime {
     const row = this.store.bodyOf(digest);
     if (!row) throw new BundlesyncError("config_bundle_missing", {});
     if (row.quarantined) throw new BundlesyncError("config_bundle_corrupt", {});
-    if (!this.verified.has(digest)) {
+    const known = this.verified.get(digest);
+    if (known === undefined) {
       this.reverify(digest, row.body);
       const check = quickHash(row.body);
       if (check !== row.check_hash) this.store.setCheck(digest, check);
-      this.verified.add(digest);
-    } else if (quickHash(row.body) !== row.check_hash) {
+      this.verified.set(digest, check);
+    } else if (quickHash(row.body) !== known) {
       this.corrupt(digest);
     }
     return row.body;
@@ -261,7 +266,7 @@ export class Runtime {
       createdAt: worker.createdAt,
       doc: JSON.stringify(worker),
     });
-    this.log.info("worker_created", { workerId: worker.id, mode });
+    this.log.info("worker_created", { workerId: worker.id, workerMode: mode });
     return { created: true, worker };
   }
 
@@ -292,8 +297,9 @@ export class Runtime {
       if (!row) continue;
       try {
         this.reverify(digest, row.body);
-        if (quickHash(row.body) !== row.check_hash) this.store.setCheck(digest, quickHash(row.body));
-        this.verified.add(digest);
+        const check = quickHash(row.body);
+        if (check !== row.check_hash) this.store.setCheck(digest, check);
+        this.verified.set(digest, check);
       } catch {
         // quarantined by reverify; keep scrubbing
       }

@@ -1,5 +1,5 @@
 /** Runtime mode as a process: policy, store, REST API, background scrub. */
-import type { ServerArgs } from "../cli/args.ts";
+import { type ServerArgs, UsageError } from "../cli/args.ts";
 import { listen, type Served } from "../http/server.ts";
 import type { Logger } from "../log.ts";
 import { runtimeApp } from "./http.ts";
@@ -16,7 +16,13 @@ export interface RunningRuntime extends Served {
 
 export function startRuntime(args: ServerArgs, log: Logger): RunningRuntime {
   const policy = args.hostPolicy ? loadHostPolicy(args.hostPolicy) : normalizePolicy({});
-  const runtime = new Runtime({ dataDir: args.data, policy, logger: log });
+  let runtime: Runtime;
+  try {
+    runtime = new Runtime({ dataDir: args.data, policy, logger: log });
+  } catch {
+    // An unusable --data is an operator error (exit 2), not a crash; the path is not echoed.
+    throw new UsageError("--data: cannot open the runtime store in that directory");
+  }
   const app = runtimeApp(runtime, { token: args.token, logger: log });
   const served = listen(app, args.listen, policy.limits.maxBundleBytes);
 
