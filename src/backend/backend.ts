@@ -136,7 +136,12 @@ export class Backend {
   /** Builds every workspace, checks every runtime (which syncs those that are up), starts watching. */
   async start(): Promise<void> {
     this.workspaces.rebuildAll();
-    await Promise.all([...this.sync.runtimes.values()].map((rt) => this.sync.check(rt)));
+    // The embedded runtime is synced before the listening line; remote ones as they answer,
+    // so an unreachable runtime never delays start-up.
+    const runtimes = [...this.sync.runtimes.values()];
+    for (const rt of runtimes) if (rt.row.kind !== "embedded") void this.sync.check(rt);
+    await Promise.all(runtimes.filter((rt) => rt.row.kind === "embedded").map((rt) => this.sync.check(rt)));
+    await this.sync.idle();
     this.workspaces.watch(this.opts.config.sync.debounceMs);
     this.sync.startHealthChecks();
     this.reconcileTimer = setInterval(() => {

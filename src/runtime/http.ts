@@ -14,7 +14,8 @@ import {
   CreateWorkerRequest,
   Worker,
 } from "../bundle/model.ts";
-import { httpBase, JSON_HEADERS, json, type Route, readJson } from "../http/common.ts";
+import { errorResponse, httpBase, JSON_HEADERS, json, type Route, readJson } from "../http/common.ts";
+import { BundlesyncError } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import type { Runtime } from "./runtime.ts";
@@ -53,6 +54,9 @@ const jsonBody = (schema: TSchema, description: string) => ({
     content: { "application/json": { schema: schema as unknown as OpenAPISchema } },
   },
 });
+
+const AVAILABILITY = "/v1/config-bundles/availability";
+const availabilityOnlyPost = () => errorResponse(new BundlesyncError("method_not_allowed"), { allow: "POST" });
 
 /** `If-None-Match` per RFC 9110: `*`, or a list of (weak or strong) entity tags. */
 function etagMatches(header: string | null, etag: string): boolean {
@@ -139,6 +143,10 @@ export function runtimeApp(runtime: Runtime, opts: RuntimeHttpOptions = {}) {
         detail: { summary: "Which bundle refs this runtime holds", ...jsonBody(AvailabilityRequest, "refs") },
       },
     )
+    // "availability" is a sibling route, not a digest: other methods on it are 405, not 400.
+    .get(AVAILABILITY, availabilityOnlyPost)
+    .put(AVAILABILITY, availabilityOnlyPost)
+    .delete(AVAILABILITY, availabilityOnlyPost)
     .delete("/v1/config-bundles/:digest", ({ params }) => ({ bundle: runtime.deleteBundle(params.digest) }), {
       params: DigestParams,
       response: SummaryBody,
