@@ -67,110 +67,112 @@ function etagMatches(header: string | null, etag: string): boolean {
 
 export function runtimeApp(runtime: Runtime, opts: RuntimeHttpOptions = {}) {
   const limit = runtime.policy.limits.maxBundleBytes;
-  return new Elysia()
-    .use(
-      httpBase({
-        protectedPrefixes: ["/v1/", "/openapi"],
-        token: opts.token,
-        maxBodyBytes: limit,
-        routes: ROUTES,
-        logger: opts.logger,
-      }),
-    )
-    .use(
-      openapi({
-        path: "/openapi",
-        specPath: "/openapi.json",
-        provider: null,
-        documentation: { info: { title: "bundlesync runtime API", version: VERSION } },
-        exclude: { paths: ["/openapi", "/openapi.json"] },
-      }),
-    )
-    .get("/healthz", () => ({ status: "ok" as const }), { response: t.Object({ status: t.Literal("ok") }) })
-    .get("/v1/runtime", () => ({ runtime: runtime.info() }), {
-      detail: { summary: "Runtime id, version, counts and host policy names" },
-    })
-    .put(
-      "/v1/config-bundles/:digest",
-      async ({ params, request, set }) => {
-        const body = await readJson(request, limit);
-        const result = runtime.putBundle(params.digest, body);
-        set.status = result.created ? 201 : 200;
-        return { bundle: result.bundle };
-      },
-      {
+  return (
+    new Elysia()
+      .use(
+        httpBase({
+          protectedPrefixes: ["/v1/", "/openapi"],
+          token: opts.token,
+          maxBodyBytes: limit,
+          routes: ROUTES,
+          logger: opts.logger,
+        }),
+      )
+      .use(
+        openapi({
+          path: "/openapi",
+          specPath: "/openapi.json",
+          provider: null,
+          documentation: { info: { title: "bundlesync runtime API", version: VERSION } },
+          exclude: { paths: ["/openapi", "/openapi.json"] },
+        }),
+      )
+      .get("/healthz", () => ({ status: "ok" as const }), { response: t.Object({ status: t.Literal("ok") }) })
+      .get("/v1/runtime", () => ({ runtime: runtime.info() }), {
+        detail: { summary: "Runtime id, version, counts and host policy names" },
+      })
+      .put(
+        "/v1/config-bundles/:digest",
+        async ({ params, request, set }) => {
+          const body = await readJson(request, limit);
+          const result = runtime.putBundle(params.digest, body);
+          set.status = result.created ? 201 : 200;
+          return { bundle: result.bundle };
+        },
+        {
+          params: DigestParams,
+          parse: "none",
+          response: { 200: SummaryBody, 201: SummaryBody, 400: ErrorEnvelope, 409: ErrorEnvelope, 422: ErrorEnvelope },
+          detail: { summary: "Store a verified config bundle", ...jsonBody(Bundle, "The config bundle") },
+        },
+      )
+      .get(
+        "/v1/config-bundles/:digest",
+        ({ params, request }) => {
+          const bytes = runtime.getBundleBytes(params.digest);
+          const etag = `"${params.digest}"`;
+          if (etagMatches(request.headers.get("if-none-match"), etag)) {
+            return new Response(null, { status: 304, headers: { etag } });
+          }
+          return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { ...JSON_HEADERS, etag } });
+        },
+        { params: DigestParams, detail: { summary: "The full stored bundle (canonical JSON)" } },
+      )
+      .head(
+        "/v1/config-bundles/:digest",
+        ({ params }) => {
+          if (!runtime.hasBundle(params.digest)) return new Response(null, { status: 404 });
+          return new Response(null, { status: 200, headers: { etag: `"${params.digest}"` } });
+        },
+        { params: DigestParams },
+      )
+      .get("/v1/config-bundles", ({ query }) => ({ bundles: runtime.listBundles(query) }), {
+        query: t.Object({
+          workspaceId: t.Optional(t.String({ maxLength: 128 })),
+          id: t.Optional(t.String({ maxLength: 128 })),
+          limit: t.Optional(t.Integer({ minimum: 1, maximum: 10000 })),
+        }),
+        response: t.Object({ bundles: t.Array(BundleSummary) }),
+        detail: { summary: "Stored bundles, newest revision first" },
+      })
+      .post(
+        "/v1/config-bundles/availability",
+        async ({ request }) => ({ results: runtime.availability(await readJson(request, limit)) }),
+        {
+          parse: "none",
+          response: t.Object({ results: t.Array(AvailabilityResult) }),
+          detail: { summary: "Which bundle refs this runtime holds", ...jsonBody(AvailabilityRequest, "refs") },
+        },
+      )
+      // "availability" is a sibling route, not a digest: other methods on it are 405, not 400.
+      .get(AVAILABILITY, availabilityOnlyPost)
+      .put(AVAILABILITY, availabilityOnlyPost)
+      .delete(AVAILABILITY, availabilityOnlyPost)
+      .delete("/v1/config-bundles/:digest", ({ params }) => ({ bundle: runtime.deleteBundle(params.digest) }), {
         params: DigestParams,
+        response: SummaryBody,
+      })
+      .post(
+        "/v1/workers",
+        async ({ request }) => {
+          const result = runtime.createWorker(await readJson(request, limit));
+          return json({ worker: result.worker }, result.created ? 201 : 200);
+        },
+        { parse: "none", detail: { summary: "Create a Worker", ...jsonBody(CreateWorkerRequest, "Worker request") } },
+      )
+      .get("/v1/workers", () => ({ workers: runtime.listWorkers() }), {
+        response: t.Object({ workers: t.Array(Worker) }),
+      })
+      .get("/v1/workers/:id", ({ params }) => ({ worker: runtime.getWorker(params.id) }), {
+        params: IdParams,
+        response: WorkerBody,
+      })
+      .post("/v1/workers/:id/stop", ({ params }) => ({ worker: runtime.stopWorker(params.id) }), {
+        params: IdParams,
         parse: "none",
-        response: { 200: SummaryBody, 201: SummaryBody, 400: ErrorEnvelope, 409: ErrorEnvelope, 422: ErrorEnvelope },
-        detail: { summary: "Store a verified config bundle", ...jsonBody(Bundle, "The config bundle") },
-      },
-    )
-    .get(
-      "/v1/config-bundles/:digest",
-      ({ params, request }) => {
-        const bytes = runtime.getBundleBytes(params.digest);
-        const etag = `"${params.digest}"`;
-        if (etagMatches(request.headers.get("if-none-match"), etag)) {
-          return new Response(null, { status: 304, headers: { etag } });
-        }
-        return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { ...JSON_HEADERS, etag } });
-      },
-      { params: DigestParams, detail: { summary: "The full stored bundle (canonical JSON)" } },
-    )
-    .head(
-      "/v1/config-bundles/:digest",
-      ({ params }) => {
-        if (!runtime.hasBundle(params.digest)) return new Response(null, { status: 404 });
-        return new Response(null, { status: 200, headers: { etag: `"${params.digest}"` } });
-      },
-      { params: DigestParams },
-    )
-    .get("/v1/config-bundles", ({ query }) => ({ bundles: runtime.listBundles(query) }), {
-      query: t.Object({
-        workspaceId: t.Optional(t.String({ maxLength: 128 })),
-        id: t.Optional(t.String({ maxLength: 128 })),
-        limit: t.Optional(t.Integer({ minimum: 1, maximum: 10000 })),
-      }),
-      response: t.Object({ bundles: t.Array(BundleSummary) }),
-      detail: { summary: "Stored bundles, newest revision first" },
-    })
-    .post(
-      "/v1/config-bundles/availability",
-      async ({ request }) => ({ results: runtime.availability(await readJson(request, limit)) }),
-      {
-        parse: "none",
-        response: t.Object({ results: t.Array(AvailabilityResult) }),
-        detail: { summary: "Which bundle refs this runtime holds", ...jsonBody(AvailabilityRequest, "refs") },
-      },
-    )
-    // "availability" is a sibling route, not a digest: other methods on it are 405, not 400.
-    .get(AVAILABILITY, availabilityOnlyPost)
-    .put(AVAILABILITY, availabilityOnlyPost)
-    .delete(AVAILABILITY, availabilityOnlyPost)
-    .delete("/v1/config-bundles/:digest", ({ params }) => ({ bundle: runtime.deleteBundle(params.digest) }), {
-      params: DigestParams,
-      response: SummaryBody,
-    })
-    .post(
-      "/v1/workers",
-      async ({ request }) => {
-        const result = runtime.createWorker(await readJson(request, limit));
-        return json({ worker: result.worker }, result.created ? 201 : 200);
-      },
-      { parse: "none", detail: { summary: "Create a Worker", ...jsonBody(CreateWorkerRequest, "Worker request") } },
-    )
-    .get("/v1/workers", () => ({ workers: runtime.listWorkers() }), {
-      response: t.Object({ workers: t.Array(Worker) }),
-    })
-    .get("/v1/workers/:id", ({ params }) => ({ worker: runtime.getWorker(params.id) }), {
-      params: IdParams,
-      response: WorkerBody,
-    })
-    .post("/v1/workers/:id/stop", ({ params }) => ({ worker: runtime.stopWorker(params.id) }), {
-      params: IdParams,
-      parse: "none",
-      response: WorkerBody,
-    });
+        response: WorkerBody,
+      })
+  );
 }
 
 export type RuntimeApp = ReturnType<typeof runtimeApp>;
