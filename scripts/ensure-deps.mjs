@@ -1,14 +1,13 @@
-// Installs dependencies from the lockfile when they are missing, so `npm start` and
-// `npm test` work on a fresh checkout with nothing but Node.js and npm.
+// Installs dependencies from the lockfile when they are missing or older than the
+// lockfile, so `npm start` and `npm test` work on a fresh checkout with only Node.js and npm.
 import { execSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 
-const marker = "node_modules/.package-lock.json";
-const stale =
-  !existsSync("node_modules/.bin/bun") ||
-  !existsSync(marker) ||
-  statSync("package-lock.json").mtimeMs > statSync(marker).mtimeMs;
-if (stale) {
+const required = ["node_modules/.bin/bun", "node_modules/elysia", "node_modules/canonicalize", "node_modules/typescript"];
+const npmMarker = "node_modules/.package-lock.json";
+const missing = required.some((p) => !existsSync(p));
+const outdated = existsSync(npmMarker) && statSync("package-lock.json").mtimeMs > statSync(npmMarker).mtimeMs;
+if (missing || outdated) {
   console.error("installing dependencies from package-lock.json ...");
   execSync("npm ci --no-audit --no-fund --loglevel=error", { stdio: "inherit" });
 }
