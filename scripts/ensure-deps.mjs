@@ -3,7 +3,12 @@
 import { execSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 
-const required = ["node_modules/.bin/bun", "node_modules/elysia", "node_modules/canonicalize", "node_modules/typescript"];
+const required = [
+  "node_modules/.bin/bun",
+  "node_modules/elysia",
+  "node_modules/canonicalize",
+  "node_modules/typescript",
+];
 const npmMarker = "node_modules/.package-lock.json";
 const missing = required.some((p) => !existsSync(p));
 const outdated = existsSync(npmMarker) && statSync("package-lock.json").mtimeMs > statSync(npmMarker).mtimeMs;

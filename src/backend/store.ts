@@ -137,6 +137,12 @@ export class BackendStore {
   upsertWorkspace(row: WorkspaceRow) {
     this.q.upsertWorkspace!.run(row as never);
   }
+  deleteWorkspace(id: string) {
+    this.db.transaction(() => {
+      this.db.run("DELETE FROM workspaces WHERE id = ?", [id]);
+      this.db.run("DELETE FROM sync_state WHERE workspace_id = ?", [id]);
+    })();
+  }
   setSourceError(id: string, code: string, message: string) {
     this.q.setSourceError!.run(code, message, id);
   }

@@ -30,6 +30,9 @@ export class Workspaces {
     private readonly onChange: (workspaceId: string) => void,
   ) {
     for (const dir of dirs) this.keys.set(dir, sha256Hex(dir));
+    // A source no longer configured is no longer a workspace of this backend.
+    const keys = new Set(this.keys.values());
+    for (const w of store.workspaces()) if (!keys.has(w.source_key)) store.deleteWorkspace(w.id);
   }
 
   /** Builds one source. Returns the workspace id when its current bundle changed. */
@@ -51,7 +54,7 @@ export class Workspaces {
     }
     const { bundle, digest } = built;
     const workspaceId = bundle.metadata.workspaceId;
-    if (prev && prev.id !== workspaceId) this.store.db.run("DELETE FROM workspaces WHERE source_key = ?", [key]);
+    if (prev && prev.id !== workspaceId) this.store.deleteWorkspace(prev.id);
     const unchanged = prev && prev.id === workspaceId && prev.digest === digest;
     const revision = unchanged ? prev.revision : (prev?.id === workspaceId ? prev.revision : 0) + 1;
     if (!unchanged) {
