@@ -58,16 +58,7 @@ const BrowserRuntime = t.Object({
   workspaces: t.Array(t.String()),
   lastSeenAt: t.Nullable(t.String()),
 });
-const AdminRuntime = t.Object({
-  id: t.String(),
-  name: t.String(),
-  kind: t.String(),
-  status: t.Union([t.Literal("up"), t.Literal("down")]),
-  workspaces: t.Array(t.String()),
-  lastSeenAt: t.Nullable(t.String()),
-  endpoint: t.Nullable(t.String()),
-  origin: t.String(),
-});
+const AdminRuntime = t.Composite([BrowserRuntime, t.Object({ endpoint: t.Nullable(t.String()), origin: t.String() })]);
 const LaunchedWorker = t.Object({
   id: t.String(),
   runtimeId: t.String(),
