@@ -16,7 +16,7 @@ import type { Logger } from "../log.ts";
 import type { HostPolicy } from "../runtime/policy.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { EmbeddedClient, isTransient, RemoteClient, type RuntimeInfo } from "./clients.ts";
-import { type BackendConfig, type RuntimeConfig, visibleTo } from "./config.ts";
+import { type BackendConfig, ENDPOINT_PATTERN, type RuntimeConfig, visibleTo } from "./config.ts";
 import { BackendStore, type RuntimeRow, type WorkspaceRow } from "./store.ts";
 import { type RuntimeEntry, SyncEngine } from "./sync.ts";
 import { Workspaces } from "./workspaces.ts";
@@ -44,7 +44,7 @@ export const RegisterRuntime = T.Object(
   {
     id: T.String({ pattern: ID_PATTERN }),
     name: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
-    endpoint: T.String({ pattern: "^https?://[^\\s/?#]+(/[^\\s?#]*)?$", maxLength: 2048 }),
+    endpoint: T.String({ pattern: ENDPOINT_PATTERN, maxLength: 2048 }),
     token: T.Optional(T.String({ minLength: 8, maxLength: 4096 })),
     workspaces: T.Array(T.String({ minLength: 1, maxLength: 128 }), { maxItems: 1024 }),
   },

@@ -63,7 +63,7 @@ export class EmbeddedClient implements RuntimeClient {
     return this.call(() => this.runtime.info() as RuntimeInfo);
   }
   putBundle(digest: string, bundle: Bundle | string) {
-    return this.call(() => this.runtime.putBundle(digest, typeof bundle === "string" ? JSON.parse(bundle) : bundle));
+    return this.call(() => this.runtime.putBundle(digest, typeof bundle === "string" ? parseBody(bundle) : bundle));
   }
   getBundle(digest: string) {
     return this.call(() => this.runtime.getBundle(digest));
@@ -91,6 +91,16 @@ export class EmbeddedClient implements RuntimeClient {
   }
   stopWorker(id: string) {
     return this.call(() => this.runtime.stopWorker(id));
+  }
+}
+
+/** Text as the REST API reads a body: empty is no body, anything else must be JSON (invalid_json). */
+function parseBody(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BundlesyncError("invalid_json", {});
   }
 }
 
@@ -152,6 +162,8 @@ export class RemoteClient implements RuntimeClient {
     if (expect404 && res.status === 404 && method === "HEAD") return { status: 404, body: undefined as T };
     if (method === "HEAD") {
       if (res.status === 200) return { status: 200, body: undefined as T };
+      // A HEAD error has no body to carry its code; the same GET fails the same way and does.
+      if (res.status !== 401) await this.request("GET", path);
       throw this.statusError(res.status, undefined);
     }
     const text = await res.text().catch(() => "");

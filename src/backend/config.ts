@@ -9,6 +9,9 @@ import { ID_PATTERN } from "../bundle/model.ts";
 import { readTokenFile, UsageError } from "../cli/args.ts";
 import { ConfigError, checkDocument, readDocument } from "../config/load.ts";
 
+/** http(s)://host[:port][/path], never with user:password@ (an endpoint is shown to operators). */
+export const ENDPOINT_PATTERN = "^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$";
+
 const Visibility = T.Array(T.String({ minLength: 1, maxLength: 128 }), { maxItems: 1024 });
 
 export const BackendConfigFile = T.Object(
@@ -21,7 +24,7 @@ export const BackendConfigFile = T.Object(
             id: T.String({ pattern: ID_PATTERN }),
             name: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
             kind: T.Optional(T.Union([T.Literal("embedded"), T.Literal("remote")])),
-            endpoint: T.Optional(T.String({ pattern: "^https?://" })),
+            endpoint: T.Optional(T.String({ pattern: ENDPOINT_PATTERN, maxLength: 2048 })),
             tokenFile: T.Optional(T.String({ minLength: 1 })),
             workspaces: T.Optional(Visibility),
           },

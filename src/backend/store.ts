@@ -97,7 +97,7 @@ export class BackendStore {
       ),
       putBundle:
         db.prepare(`INSERT INTO bundles (digest, workspace_id, revision, body, created_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (digest) DO UPDATE SET revision = excluded.revision`),
+        ON CONFLICT (digest) DO UPDATE SET revision = excluded.revision, body = excluded.body`),
       bundle: db.prepare("SELECT body FROM bundles WHERE digest = ?"),
       runtime: db.prepare("SELECT * FROM runtimes WHERE id = ?"),
       runtimes: db.prepare("SELECT * FROM runtimes ORDER BY rowid"),

@@ -10,7 +10,54 @@ import type { Bundle, Metadata } from "./model.ts";
 
 export class CanonicalizeError extends Error {}
 
+/**
+ * True when `JSON.stringify(value)` is already the JCS form: plain objects and arrays
+ * only, every object's own keys enumerate in sorted order (JSON.stringify follows
+ * Object.keys order; integer-like keys that enumerate first fail this check), finite
+ * numbers, no functions, symbols, bigints or toJSON. Bodies sent in canonical form (the
+ * backend and the runtime always send them so) pass, and one native stringify is then
+ * several times faster than the recursive serializer.
+ */
+function stringifyIsCanonical(value: unknown): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object": {
+      if (value === null) return true;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (item !== undefined && !stringifyIsCanonical(item)) return false;
+        }
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        if (i > 0 && !(keys[i - 1]! < key)) return false;
+        const item = obj[key];
+        if (key === "toJSON" || (item !== undefined && !stringifyIsCanonical(item))) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 export function canonicalJson(value: unknown): string {
+  if (typeof value === "object" && value !== null && stringifyIsCanonical(value)) return JSON.stringify(value);
+  return canonicalSlow(value);
+}
+
+function canonicalSlow(value: unknown): string {
   switch (typeof value) {
     case "string":
       return JSON.stringify(value);
@@ -26,7 +73,7 @@ export function canonicalJson(value: unknown): string {
         for (let i = 0; i < value.length; i++) {
           if (i > 0) out += ",";
           const item = value[i];
-          out += item === undefined || typeof item === "function" ? "null" : canonicalJson(item);
+          out += item === undefined || typeof item === "function" ? "null" : canonicalSlow(item);
         }
         return `${out}]`;
       }
@@ -39,7 +86,7 @@ export function canonicalJson(value: unknown): string {
         if (item === undefined || typeof item === "function") continue;
         if (!first) out += ",";
         first = false;
-        out += `${JSON.stringify(key)}:${canonicalJson(item)}`;
+        out += `${JSON.stringify(key)}:${canonicalSlow(item)}`;
       }
       return `${out}}`;
     }

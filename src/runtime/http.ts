@@ -38,8 +38,9 @@ const ROUTES: Route[] = [
   { pattern: /^\/v1\/workers\/[^/]+\/stop$/, methods: ["POST"] },
 ];
 
-const DigestParams = t.Object({ digest: t.String({ maxLength: 71 }) });
-const IdParams = t.Object({ id: t.String({ maxLength: 128 }) });
+// Path and query values are checked by `Runtime` itself, so the REST and embedded paths agree.
+const DigestParams = t.Object({ digest: t.String() });
+const IdParams = t.Object({ id: t.String() });
 const ErrorEnvelope = t.Object({
   error: t.Object({ code: t.String(), message: t.String(), details: t.Record(t.String(), t.Unknown()) }),
 });
@@ -128,8 +129,8 @@ export function runtimeApp(runtime: Runtime, opts: RuntimeHttpOptions = {}) {
       )
       .get("/v1/config-bundles", ({ query }) => ({ bundles: runtime.listBundles(query) }), {
         query: t.Object({
-          workspaceId: t.Optional(t.String({ maxLength: 128 })),
-          id: t.Optional(t.String({ maxLength: 128 })),
+          workspaceId: t.Optional(t.String()),
+          id: t.Optional(t.String()),
           limit: t.Optional(t.Integer({ minimum: 1, maximum: 10000 })),
         }),
         response: t.Object({ bundles: t.Array(BundleSummary) }),
