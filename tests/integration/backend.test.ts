@@ -21,7 +21,8 @@ import { Runtime } from "../../src/runtime/runtime.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const EXAMPLES = join(REPO_ROOT, "examples");
-const BIN = join(REPO_ROOT, "dist", "bundlesync");
+/** The CLI from source (these tests run before the executable is built; e2e covers dist/). */
+const CLI = [process.execPath, join(REPO_ROOT, "src", "main.ts")];
 
 const API_TOKEN = "backend-api-token-0123456789";
 const RUNTIME_TOKEN = "build-box-runtime-token-0123456789";
@@ -605,7 +606,7 @@ describe("workspace revisions", () => {
 
   test("`bundlesync bundle build DIR` gives the same id and digest as the backend's current bundle", () => {
     const cur = current();
-    const run = Bun.spawnSync([BIN, "bundle", "build", wsDir], { stdout: "pipe", stderr: "pipe" });
+    const run = Bun.spawnSync([...CLI, "bundle", "build", wsDir], { stdout: "pipe", stderr: "pipe" });
     expect({ exitCode: run.exitCode, stderr: run.stderr.toString() }).toEqual({ exitCode: 0, stderr: "" });
     const built = JSON.parse(run.stdout.toString());
     expect({ id: built.metadata.id, digest: built.metadata.digest }).toEqual({ id: cur.bundleId, digest: cur.digest });
