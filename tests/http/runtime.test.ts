@@ -446,6 +446,20 @@ describe("PUT /v1/config-bundles/{digest}", () => {
   });
 });
 
+describe("limits.maxBundles", () => {
+  test("a new bundle beyond the limit is 507 store_full and stores nothing; a stored one still answers 200", async () => {
+    const h = harness(hostPolicy({ limits: { maxBundles: 1 } }));
+    const first = makeBundle();
+    expect((await put(h, first)).status).toBe(201);
+    const second = makeBundle({ id: "acme.other" });
+    await expectError(await put(h, second), 507, "store_full");
+    expect(bundleRows(h)).toHaveLength(1);
+    expect((await put(h, first)).status).toBe(200);
+    expect((await h.call("DELETE", bundlePath(first.metadata.digest))).status).toBe(200);
+    expect((await put(h, second)).status).toBe(201);
+  });
+});
+
 describe("GET /v1/config-bundles/{digest}", () => {
   test("returns the full bundle with ETag", async () => {
     const h = harness();
