@@ -6,8 +6,13 @@ import { runtimeApp } from "./http.ts";
 import { loadHostPolicy, normalizePolicy } from "./policy.ts";
 import { Runtime } from "./runtime.ts";
 
-/** How often the background scrub takes one page of rows to re-verify. */
-const SCRUB_INTERVAL_MS = 2_000;
+/**
+ * Background scrub: re-verifies every stored row, a small page at a time so requests are
+ * never held up, then rests before the next full pass.
+ */
+const SCRUB_PAGE_ROWS = 25;
+const SCRUB_PAGE_INTERVAL_MS = 1_000;
+const SCRUB_PASS_GAP_MS = 15 * 60_000;
 
 export interface RunningRuntime extends Served {
   runtime: Runtime;
@@ -26,17 +31,20 @@ export function startRuntime(args: ServerArgs, log: Logger): RunningRuntime {
   const app = runtimeApp(runtime, { token: args.token, logger: log });
   const served = listen(app, args.listen, policy.limits.maxBundleBytes);
 
-  let cursor = "";
-  const scrub = setInterval(() => {
-    cursor = runtime.scrub(cursor, 100);
-  }, SCRUB_INTERVAL_MS);
+  let scrub: ReturnType<typeof setTimeout>;
+  const scrubPage = (cursor: string) => {
+    const next = runtime.scrub(cursor, SCRUB_PAGE_ROWS);
+    scrub = setTimeout(scrubPage, next === "" ? SCRUB_PASS_GAP_MS : SCRUB_PAGE_INTERVAL_MS, next);
+    scrub.unref();
+  };
+  scrub = setTimeout(scrubPage, SCRUB_PAGE_INTERVAL_MS, "");
   scrub.unref();
 
   return {
     ...served,
     runtime,
     close: async () => {
-      clearInterval(scrub);
+      clearTimeout(scrub);
       await served.stop();
       runtime.close();
     },
