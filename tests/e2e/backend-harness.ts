@@ -64,6 +64,16 @@ export interface RuntimeSpec {
   workspaces: string[];
 }
 
+/** A backend config entry for a started runtime: its endpoint and token file, seeing `workspaces`. */
+export function runtimeEntry(
+  id: string,
+  rt: { endpoint: string; tokenFile: string },
+  workspaces: string[],
+  name?: string,
+): RuntimeSpec {
+  return { id, ...(name === undefined ? {} : { name }), endpoint: rt.endpoint, tokenFile: rt.tokenFile, workspaces };
+}
+
 /** Writes a backend config (JSON is YAML) and returns its path. */
 export function writeBackendConfig(
   parent: string,
@@ -237,6 +247,12 @@ export function waitForRevision(rt: RuntimeProc, revision: number, workspaceId =
     100,
   );
 }
+
+/** A `waitForSync` predicate: the runtime is synced at exactly this revision. */
+export const syncedAt =
+  (revision: number) =>
+  (s: SyncEntry): boolean =>
+    s.state === "synced" && s.revision === revision;
 
 /** Polls until the backend reports this sync state and revision for the runtime. */
 export function waitForSync(

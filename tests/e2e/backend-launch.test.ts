@@ -14,6 +14,7 @@ import {
   E2E_TIMEOUT_MS,
   freePort,
   type RuntimeProc,
+  runtimeEntry,
   startBackend,
   startRuntime,
   waitForRevision,
@@ -82,9 +83,9 @@ describe("backend launch", () => {
     const config = writeBackendConfig(join(root, "config"), {
       workspaces: [WS],
       runtimes: [
-        { id: "remote", endpoint: remote.endpoint, tokenFile: remote.tokenFile, workspaces: ["acme"] },
-        { id: "strict", endpoint: strict.endpoint, tokenFile: strict.tokenFile, workspaces: ["acme"] },
-        { id: "hidden", endpoint: hidden.endpoint, tokenFile: hidden.tokenFile, workspaces: ["other"] },
+        runtimeEntry("remote", remote, ["acme"]),
+        runtimeEntry("strict", strict, ["acme"]),
+        runtimeEntry("hidden", hidden, ["other"]),
         { id: "ghost", endpoint: `http://127.0.0.1:${ghostPort}`, workspaces: ["acme"] },
       ],
     });

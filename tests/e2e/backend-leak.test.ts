@@ -16,9 +16,11 @@ import {
   editLine,
   freePort,
   type RuntimeProc,
+  runtimeEntry,
   runtimeStatus,
   startBackend,
   startRuntime,
+  syncedAt,
   waitForRevision,
   waitForSync,
   workspaceView,
@@ -179,8 +181,8 @@ describe("backend leak scan", () => {
     const config = writeBackendConfig(join(root, "SENTINEL-CONFIG-DIR-a1b2"), {
       workspaces: [WS],
       runtimes: [
-        { id: "remote", name: "Remote", endpoint: remote.endpoint, tokenFile: remote.tokenFile, workspaces: ["acme"] },
-        { id: "hidden", endpoint: hidden.endpoint, tokenFile: hidden.tokenFile, workspaces: ["other"] },
+        runtimeEntry("remote", remote, ["acme"], "Remote"),
+        runtimeEntry("hidden", hidden, ["other"]),
         { id: "ghost", endpoint: `http://127.0.0.1:${ghostPort}`, tokenFile: hidden.tokenFile, workspaces: ["acme"] },
       ],
     });
@@ -198,7 +200,7 @@ describe("backend leak scan", () => {
       env: SECRET_ENV,
     });
     await waitForRevision(remote, 1);
-    await waitForSync(backend, "remote", (s) => s.state === "synced" && s.revision === 1, "remote synced");
+    await waitForSync(backend, "remote", syncedAt(1), "remote synced");
   }, E2E_TIMEOUT_MS);
 
   test(
@@ -207,7 +209,7 @@ describe("backend leak scan", () => {
       // a second revision, so there are several digests to look for
       editLine(CODER, "description:", "description: Fixes bugs (leak scan edit).");
       await waitForRevision(remote, 2);
-      await waitForSync(backend, "remote", (s) => s.state === "synced" && s.revision === 2, "remote synced 2");
+      await waitForSync(backend, "remote", syncedAt(2), "remote synced 2");
       await collectDigests();
       expect([...sentinels].filter((s) => s.startsWith("sha256:")).length).toBe(2);
 

@@ -18,10 +18,12 @@ import {
   editLine,
   type RuntimeProc,
   restartRuntime,
+  runtimeEntry,
   runtimeStatus,
   startBackend,
   startRuntime,
   syncEntry,
+  syncedAt,
   waitForRevision,
   waitForSync,
   workspaceView,
@@ -79,20 +81,8 @@ describe("backend sync", () => {
     const config = writeBackendConfig(join(root, "config"), {
       workspaces: [WS],
       runtimes: [
-        {
-          id: "visible",
-          name: "Visible box",
-          endpoint: visible.endpoint,
-          tokenFile: visible.tokenFile,
-          workspaces: ["acme"],
-        },
-        {
-          id: "hidden",
-          name: "Hidden box",
-          endpoint: hidden.endpoint,
-          tokenFile: hidden.tokenFile,
-          workspaces: ["other"],
-        },
+        runtimeEntry("visible", visible, ["acme"], "Visible box"),
+        runtimeEntry("hidden", hidden, ["other"], "Hidden box"),
         { id: "small", endpoint: smallProxy.endpoint, tokenFile: small.tokenFile, workspaces: ["acme"] },
       ],
     });
@@ -106,7 +96,7 @@ describe("backend sync", () => {
       const b = await waitForRevision(visible, 1);
       expect(b).toMatchObject({ id: "acme.default", workspaceId: "acme", revision: 1 });
       expect(b.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-      const synced = await waitForSync(backend, "visible", (s) => s.state === "synced" && s.revision === 1, "synced");
+      const synced = await waitForSync(backend, "visible", syncedAt(1), "synced");
       expect(synced).toMatchObject({ runtimeName: "Visible box", state: "synced", revision: 1 });
       expect(synced.lastSyncedAt).not.toBeNull();
       expect(synced.error).toBeUndefined();
@@ -130,7 +120,7 @@ describe("backend sync", () => {
       expect(all.map((x) => x.revision)).toEqual([2, 1]);
       expect(all[0]!.digest).not.toBe(all[1]!.digest);
       expect(b.digest).toBe(all[0]!.digest);
-      await waitForSync(backend, "visible", (s) => s.state === "synced" && s.revision === 2, "synced revision 2");
+      await waitForSync(backend, "visible", syncedAt(2), "synced revision 2");
       const ws = await workspaceView(backend);
       expect(ws.revision).toBe(2);
       expect(ws.profiles).toContainEqual({ name: "coder", description: LONG_DESCRIPTION });
@@ -174,17 +164,17 @@ describe("backend sync", () => {
       expect(pending.error!.code).toBe("runtime_unavailable");
       expect(pending.error!.message.length).toBeGreaterThan(0);
       // the embedded runtime is unaffected
-      await waitForSync(backend, "local", (s) => s.state === "synced" && s.revision === 3, "local synced revision 3");
+      await waitForSync(backend, "local", syncedAt(3), "local synced revision 3");
 
       visible = await restartRuntime(visible);
       await waitForRevision(visible, 3);
       await waitFor(async () => (await runtimeStatus(backend, "visible")) === "up", "runtime up", CONVERGE_MS);
-      const synced = await waitForSync(backend, "visible", (s) => s.state === "synced" && s.revision === 3, "synced 3");
+      const synced = await waitForSync(backend, "visible", syncedAt(3), "synced 3");
       expect(synced.error).toBeUndefined();
       expect((await bundlesOn(visible, "acme")).map((b) => b.revision)).toEqual([3, 2, 1]);
       // a new revision that fits is sent to the runtime that rejected the previous one
       await waitForRevision(small, 3);
-      await waitForSync(backend, "small", (s) => s.state === "synced" && s.revision === 3, "small synced 3");
+      await waitForSync(backend, "small", syncedAt(3), "small synced 3");
       expect((await bundlesOn(small, "acme")).map((b) => b.revision)).toEqual([3, 1]);
       await expectHiddenEmpty();
     },
@@ -200,7 +190,7 @@ describe("backend sync", () => {
       visible = await restartRuntime(visible);
       const b = await waitForRevision(visible, 3);
       expect(b.id).toBe("acme.default");
-      await waitForSync(backend, "visible", (s) => s.state === "synced" && s.revision === 3, "synced 3 after wipe");
+      await waitForSync(backend, "visible", syncedAt(3), "synced 3 after wipe");
       await expectHiddenEmpty();
     },
     E2E_TIMEOUT_MS,
@@ -223,7 +213,7 @@ describe("backend sync", () => {
 
       await waitForRevision(third, 3);
       expect((await bundlesOn(third, "acme")).map((b) => b.revision)).toEqual([3]);
-      await waitForSync(backend, "third", (s) => s.state === "synced" && s.revision === 3, "third synced");
+      await waitForSync(backend, "third", syncedAt(3), "third synced");
 
       const dup = await backend.api.request("POST", "/admin/v1/runtimes", {
         id: "third",
@@ -285,8 +275,8 @@ describe("backend sync", () => {
       // Same source, same bundle: the revision is kept across the restart, and the kept
       // runtime (using its stored token) is synced again.
       expect((await workspaceView(backend)).revision).toBe(3);
-      await waitForSync(backend, "kept", (s) => s.state === "synced" && s.revision === 3, "kept synced after restart");
-      await waitForSync(backend, "visible", (s) => s.state === "synced" && s.revision === 3, "visible synced");
+      await waitForSync(backend, "kept", syncedAt(3), "kept synced after restart");
+      await waitForSync(backend, "visible", syncedAt(3), "visible synced");
       expect((await bundlesOn(kept, "acme")).map((b) => b.revision)).toEqual([3]);
       await expectHiddenEmpty();
     },

@@ -14,6 +14,7 @@ import type { Bundle, Content } from "../../src/bundle/model.ts";
 import { BundlesyncError, messageFor } from "../../src/http/errors.ts";
 import { loadHostPolicy } from "../../src/runtime/policy.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
+import { acme, CREATED_AT } from "../fixtures/bundles.ts";
 import { cleanup, makeBundle, type Server, spawn, tempDir } from "./harness.ts";
 
 const TOKEN = "contract-runtime-token-0123456789";
@@ -62,19 +63,11 @@ const prompt = (name: string, text: string) => ({ name, text });
 /** One profile per host-policy check, so a test picks its failure by profile name. */
 function acmeContent(coderText: string): Content {
   return {
-    workspace: { id: "acme", name: "Acme", project: { description: "Acme agents", labels: { team: "platform" } } },
-    language: { default: "en", allowed: ["en", "ja"] },
+    workspace: acme.workspace({ description: "Acme agents", labels: { team: "platform" } }),
+    language: acme.language(),
     profiles: [
       { name: "base", description: "root", model: "default", prompts: ["base-system"], requires: ["anthropic"] },
-      {
-        name: "coder",
-        extends: "base",
-        prompts: ["coder-system"],
-        tools: ["shell"],
-        workflows: ["review-loop"],
-        plugins: ["lint"],
-        requires: ["repo", "shell", "github"],
-      },
+      acme.coder({ requires: ["repo", "shell", "github"] }),
       { name: "reviewer", extends: "builtin:companion", prompts: ["base-system"] },
       { name: "on-missing-builtin", extends: "builtin:coder" },
       { name: "needs-github-token", requires: ["github-token"] },
@@ -87,38 +80,20 @@ function acmeContent(coderText: string): Content {
       { name: "needs-other-grant", requires: ["other-grant"] },
     ],
     prompts: [prompt("base-system", "You are careful."), prompt("coder-system", coderText)],
-    workflows: [{ name: "review-loop", steps: [{ name: "review", profile: "reviewer" }] }],
-    tools: [{ name: "shell", kind: "builtin", policy: "ask" }],
+    workflows: [acme.reviewLoop()],
+    tools: [acme.shellTool()],
     plugins: [
-      {
-        name: "lint",
-        version: "1.2.0",
-        package: "npm:@acme/lint@1.2.0",
-        digest: LINT_DIGEST,
-        grants: ["network:github"],
-      },
-      { name: "other", version: "0.1.0", package: "npm:@acme/other@0.1.0", digest: OTHER_PLUGIN_DIGEST },
+      acme.plugin("lint", "1.2.0", LINT_DIGEST, { grants: ["network:github"] }),
+      acme.plugin("other", "0.1.0", OTHER_PLUGIN_DIGEST),
     ],
     models: [
-      { name: "default", provider: "anthropic", model: "claude-sonnet", credential: "secret:anthropic-api-key" },
+      acme.defaultModel(),
       { name: "gh", provider: "github", model: "copilot", credential: "secret:github-token" },
     ],
-    declarations: [
-      { kind: "secret_ref", name: "anthropic", ref: "secret:anthropic-api-key" },
-      { kind: "secret_ref", name: "github-token", ref: "secret:github-token" },
-      { kind: "mount_grant", name: "repo", ref: "mount:repo" },
-      { kind: "mount_grant", name: "docs", ref: "mount:docs" },
-      { kind: "network_policy", name: "github", ref: "network:github" },
-      { kind: "network_policy", name: "slack", ref: "network:slack" },
-      { kind: "shell_policy", name: "shell", ref: "shell:default" },
-      { kind: "git_policy", name: "git", ref: "git:default" },
-      { kind: "capability_grant", name: "gpu", ref: "capability:gpu" },
-      { kind: "plugin_grant", name: "other-grant", ref: "plugin:other" },
-    ],
+    declarations: acme.hostCheckDeclarations({ capabilities: ["gpu"], pluginGrants: { "other-grant": "other" } }),
   };
 }
 
-const CREATED_AT = "2026-11-24T10:00:00Z";
 const v1 = makeBundle({
   nonce: "v1",
   id: "acme.default",

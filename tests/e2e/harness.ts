@@ -8,8 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Subprocess } from "bun";
-import { bundleDigest, promptDigest } from "../../src/bundle/digest.ts";
+import { bundleDigest } from "../../src/bundle/digest.ts";
 import type { Bundle, Content } from "../../src/bundle/model.ts";
+import { bundleOf, sealWithPrompts } from "../fixtures/bundles.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const BIN = fileURLToPath(new URL("../../dist/bundlesync", import.meta.url));
@@ -364,26 +365,19 @@ export function makeBundle(opts: BundleOptions = {}): Bundle {
     ],
     ...opts.content,
   };
-  return seal({
-    schemaVersion: 1,
-    metadata: {
+  return sealWithPrompts(
+    bundleOf(content, {
       id: opts.id ?? `${workspaceId}.default`,
       workspaceId,
       revision: opts.revision ?? 1,
-      createdAt: opts.createdAt ?? "2026-11-24T10:00:00Z",
+      createdAt: opts.createdAt,
       provenance: { source: "e2e", detail: nonce },
-      digest: "",
-    },
-    content,
-  });
+    }),
+  );
 }
 
 /** Fills in prompt digests and `metadata.digest` after a (test) edit of the content. */
-export function seal(bundle: Bundle): Bundle {
-  for (const p of bundle.content.prompts ?? []) p.digest = promptDigest(p.text);
-  bundle.metadata.digest = bundleDigest(bundle);
-  return bundle;
-}
+export { sealWithPrompts as seal };
 
 /** The digest recomputed from a served bundle, for re-verification after a round trip. */
 export function recomputeDigest(bundle: unknown): string {

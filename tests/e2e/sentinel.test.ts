@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Bundle } from "../../src/bundle/model.ts";
+import { declarations } from "../fixtures/bundles.ts";
 import {
   cleanup,
   client,
@@ -117,16 +118,13 @@ function hostBundle(): Bundle {
     workspaceId: "sentinel",
     content: {
       models: [{ name: "default", provider: "anthropic", model: "claude-sonnet", credential: "secret:env-key" }],
-      declarations: [
-        { kind: "secret_ref", name: "env-key", ref: "secret:env-key" },
-        { kind: "secret_ref", name: "file-key", ref: "secret:file-key" },
-        { kind: "secret_ref", name: "absent", ref: "secret:absent-key" },
-        { kind: "mount_grant", name: "repo", ref: "mount:repo" },
-        { kind: "mount_grant", name: "elsewhere", ref: "mount:elsewhere" },
-        { kind: "network_policy", name: "github", ref: "network:github" },
-        { kind: "git_policy", name: "git", ref: "git:default" },
-        { kind: "capability_grant", name: "browser", ref: "capability:browser" },
-      ],
+      declarations: declarations({
+        secrets: { "env-key": "env-key", "file-key": "file-key", absent: "absent-key" },
+        mounts: ["repo", "elsewhere"],
+        network: ["github"],
+        git: true,
+        capabilities: ["browser"],
+      }),
     },
   });
   b.content.profiles.push(

@@ -7,11 +7,11 @@ import { expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bundleDigest, promptDigest } from "../../src/bundle/digest.ts";
 import type { Bundle, Content } from "../../src/bundle/model.ts";
 import { runtimeApp } from "../../src/runtime/http.ts";
 import { type HostPolicyFile, normalizePolicy } from "../../src/runtime/policy.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
+import { acme, bundleOf, digestedPrompt, seal } from "../fixtures/bundles.ts";
 
 export const LINT_DIGEST = `sha256:${"ab".repeat(32)}`;
 export const OTHER_PLUGIN_DIGEST = `sha256:${"cd".repeat(32)}`;
@@ -25,19 +25,11 @@ const CODER_TEXT = "You fix bugs with small, tested changes.";
  */
 export function baseContent(): Content {
   return {
-    workspace: { id: "acme", name: "Acme", project: { description: "Acme agents", labels: { team: "platform" } } },
-    language: { default: "en", allowed: ["en", "ja"] },
+    workspace: acme.workspace({ description: "Acme agents", labels: { team: "platform" } }),
+    language: acme.language(),
     profiles: [
       { name: "base", description: "root", model: "default", prompts: ["base-system"] },
-      {
-        name: "coder",
-        extends: "base",
-        prompts: ["coder-system"],
-        tools: ["shell"],
-        workflows: ["review-loop"],
-        plugins: ["lint"],
-        requires: ["repo", "shell", "git", "github"],
-      },
+      acme.coder({ requires: ["repo", "shell", "git", "github"] }),
       { name: "reviewer", prompts: ["base-system"] },
       { name: "on-builtin", extends: "builtin:companion" },
       { name: "on-missing-builtin", extends: "builtin:nonexistent" },
@@ -47,43 +39,15 @@ export function baseContent(): Content {
       { name: "needs-browser", requires: ["browser"] },
       { name: "needs-other-plugin", plugins: ["other"] },
     ],
-    prompts: [
-      { name: "base-system", text: BASE_TEXT, digest: promptDigest(BASE_TEXT) },
-      { name: "coder-system", text: CODER_TEXT, digest: promptDigest(CODER_TEXT) },
-    ],
-    workflows: [{ name: "review-loop", steps: [{ name: "review", profile: "reviewer" }] }],
-    tools: [{ name: "shell", kind: "builtin", policy: "ask" }],
+    prompts: [digestedPrompt("base-system", BASE_TEXT), digestedPrompt("coder-system", CODER_TEXT)],
+    workflows: [acme.reviewLoop()],
+    tools: [acme.shellTool()],
     plugins: [
-      {
-        name: "lint",
-        version: "1.2.0",
-        package: "npm:@acme/lint@1.2.0",
-        digest: LINT_DIGEST,
-        provides: ["tool:lint"],
-        grants: ["network:github"],
-      },
-      { name: "other", version: "0.1.0", package: "npm:@acme/other@0.1.0", digest: OTHER_PLUGIN_DIGEST },
+      acme.plugin("lint", "1.2.0", LINT_DIGEST, { provides: ["tool:lint"], grants: ["network:github"] }),
+      acme.plugin("other", "0.1.0", OTHER_PLUGIN_DIGEST),
     ],
-    models: [
-      {
-        name: "default",
-        provider: "anthropic",
-        model: "claude-sonnet",
-        credential: "secret:anthropic-api-key",
-        options: { temperature: 0.2 },
-      },
-    ],
-    declarations: [
-      { kind: "secret_ref", name: "anthropic", ref: "secret:anthropic-api-key" },
-      { kind: "secret_ref", name: "github-token", ref: "secret:github-token" },
-      { kind: "mount_grant", name: "repo", ref: "mount:repo" },
-      { kind: "mount_grant", name: "docs", ref: "mount:docs" },
-      { kind: "network_policy", name: "github", ref: "network:github" },
-      { kind: "network_policy", name: "slack", ref: "network:slack" },
-      { kind: "shell_policy", name: "shell", ref: "shell:default" },
-      { kind: "git_policy", name: "git", ref: "git:default" },
-      { kind: "capability_grant", name: "browser", ref: "capability:browser" },
-    ],
+    models: [acme.defaultModel({ options: { temperature: 0.2 } })],
+    declarations: acme.hostCheckDeclarations({ capabilities: ["browser"] }),
   };
 }
 
@@ -99,28 +63,17 @@ export function makeBundle(opts: BundleOptions = {}): Bundle {
   const workspaceId = opts.workspaceId ?? "acme";
   const content = opts.content ?? baseContent();
   content.workspace.id = workspaceId;
-  const bundle: Bundle = {
-    schemaVersion: 1,
-    metadata: {
-      id: opts.id ?? "acme.default",
-      workspaceId,
-      revision: opts.revision ?? 1,
-      createdAt: "2026-11-24T10:00:00Z",
-      provenance: { source: "workspace-dir", detail: "git:3f2c1aa" },
-      digest: "",
-    },
-    content,
-  };
+  const bundle = bundleOf(content, {
+    id: opts.id ?? "acme.default",
+    workspaceId,
+    revision: opts.revision ?? 1,
+    provenance: { source: "workspace-dir", detail: "git:3f2c1aa" },
+  });
   return seal(bundle);
 }
 
 /** Recomputes and stores the digest, for a bundle edited after `makeBundle`. */
-export function seal<
-  B extends { schemaVersion: number; metadata: { id: string; workspaceId: string; digest: string } },
->(bundle: B & { content: unknown }): B {
-  bundle.metadata.digest = bundleDigest(bundle);
-  return bundle;
-}
+export { seal };
 
 export const TOKEN = "tok-Sentinel-9f8e7d6c5b4a39281706";
 export const SECRET_ENV = "BUNDLESYNC_TEST_SENTINEL_SECRET_ENV";

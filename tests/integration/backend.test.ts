@@ -114,6 +114,40 @@ const syncOf = async (runtimeId: string) =>
   // biome-ignore lint/suspicious/noExplicitAny: response rows
   (await workspace()).sync.find((s: any) => s.runtimeId === runtimeId);
 
+/** The embedded runtime's row in a runtime list; the operator API adds `extra` (endpoint, origin). */
+const localRuntimeRow = (extra: Record<string, unknown> = {}) => ({
+  id: "local",
+  name: "Local (embedded)",
+  kind: "embedded",
+  status: "up",
+  workspaces: ["*"],
+  lastSeenAt: expect.stringMatching(ISO),
+  ...extra,
+});
+/** The registered remote runtime's row in a runtime list; the operator API adds `extra`. */
+const buildBoxRow = (extra: Record<string, unknown> = {}) => ({
+  id: "build-box",
+  name: "Build box",
+  kind: "remote",
+  status: "up",
+  workspaces: ["acme"],
+  lastSeenAt: expect.stringMatching(ISO),
+  ...extra,
+});
+/** A runtime's sync entry, synced at revision 1 unless `extra` says otherwise. */
+const syncedRev1 = (runtimeId: string, runtimeName: string, extra: Record<string, unknown> = {}) => ({
+  runtimeId,
+  runtimeName,
+  state: "synced",
+  revision: 1,
+  lastSyncedAt: expect.stringMatching(ISO),
+  ...extra,
+});
+
+/** POST /admin/v1/runtimes with the test runtime token. */
+const register = (id: string, endpoint: string, workspaces: string[], extra: Record<string, unknown> = {}) =>
+  call("POST", "/admin/v1/runtimes", { id, ...extra, endpoint, token: RUNTIME_TOKEN, workspaces });
+
 function rebuild() {
   backend.workspaces.rebuildAll();
   return backend.sync.idle();
@@ -236,15 +270,7 @@ describe("browser API", () => {
     expect(res.json).toEqual({
       workspace: {
         ...list,
-        sync: [
-          {
-            runtimeId: "local",
-            runtimeName: "Local (embedded)",
-            state: "synced",
-            revision: 1,
-            lastSyncedAt: expect.stringMatching(ISO),
-          },
-        ],
+        sync: [syncedRev1("local", "Local (embedded)")],
       },
     });
     expect(embeddedDigests()).toEqual([current().digest]);
@@ -254,16 +280,7 @@ describe("browser API", () => {
     const res = await call("GET", "/api/v1/runtimes");
     expect(res.status).toBe(200);
     expect(res.json).toEqual({
-      runtimes: [
-        {
-          id: "local",
-          name: "Local (embedded)",
-          kind: "embedded",
-          status: "up",
-          workspaces: ["*"],
-          lastSeenAt: expect.stringMatching(ISO),
-        },
-      ],
+      runtimes: [localRuntimeRow()],
     });
   });
 
@@ -388,15 +405,7 @@ describe("browser API", () => {
     const res = await call("POST", "/api/v1/workspaces/acme/resync");
     expect(res.status).toBe(202);
     expect(res.json).toEqual({
-      sync: [
-        {
-          runtimeId: "local",
-          runtimeName: "Local (embedded)",
-          state: expect.stringMatching(/^(synced|pending)$/),
-          revision: 1,
-          lastSyncedAt: expect.stringMatching(ISO),
-        },
-      ],
+      sync: [syncedRev1("local", "Local (embedded)", { state: expect.stringMatching(/^(synced|pending)$/) })],
     });
     await backend.sync.idle();
     expect(await syncOf("local")).toMatchObject({ state: "synced", revision: 1 });
@@ -414,41 +423,15 @@ describe("operator API", () => {
     const res = await call("GET", "/admin/v1/runtimes");
     expect(res.status).toBe(200);
     expect(res.json).toEqual({
-      runtimes: [
-        {
-          id: "local",
-          name: "Local (embedded)",
-          kind: "embedded",
-          status: "up",
-          workspaces: ["*"],
-          lastSeenAt: expect.stringMatching(ISO),
-          endpoint: null,
-          origin: "config",
-        },
-      ],
+      runtimes: [localRuntimeRow({ endpoint: null, origin: "config" })],
     });
   });
 
   test("POST /admin/v1/runtimes registers a remote runtime (201), shows its endpoint, never its token", async () => {
-    const res = await call("POST", "/admin/v1/runtimes", {
-      id: "build-box",
-      name: "Build box",
-      endpoint: REMOTE_URL,
-      token: RUNTIME_TOKEN,
-      workspaces: ["acme"],
-    });
+    const res = await register("build-box", REMOTE_URL, ["acme"], { name: "Build box" });
     expect(res.status).toBe(201);
     expect(res.json).toEqual({
-      runtime: {
-        id: "build-box",
-        name: "Build box",
-        kind: "remote",
-        status: "up",
-        workspaces: ["acme"],
-        lastSeenAt: expect.stringMatching(ISO),
-        endpoint: REMOTE_URL,
-        origin: "admin",
-      },
+      runtime: buildBoxRow({ endpoint: REMOTE_URL, origin: "admin" }),
     });
     expect(res.text).not.toContain(RUNTIME_TOKEN);
     const list = await call("GET", "/admin/v1/runtimes");
@@ -460,25 +443,12 @@ describe("operator API", () => {
   test("a registered runtime receives the workspace's bundle and shows in the sync state", async () => {
     await backend.sync.idle();
     expect(remoteRuntime.hasBundle(current().digest)).toBe(true);
-    expect(await syncOf("build-box")).toEqual({
-      runtimeId: "build-box",
-      runtimeName: "Build box",
-      state: "synced",
-      revision: 1,
-      lastSyncedAt: expect.stringMatching(ISO),
-    });
+    expect(await syncOf("build-box")).toEqual(syncedRev1("build-box", "Build box"));
   });
 
   test("GET /api/v1/runtimes shows the registered runtime without endpoint or token", async () => {
     const res = await call("GET", "/api/v1/runtimes");
-    expect(res.json.runtimes).toContainEqual({
-      id: "build-box",
-      name: "Build box",
-      kind: "remote",
-      status: "up",
-      workspaces: ["acme"],
-      lastSeenAt: expect.stringMatching(ISO),
-    });
+    expect(res.json.runtimes).toContainEqual(buildBoxRow());
   });
 
   test("launch with runtimeId runs the Worker on that runtime", async () => {
@@ -523,12 +493,7 @@ describe("operator API", () => {
   });
 
   test("a registered runtime that is not listening is down; launching on it is 503 runtime_unavailable", async () => {
-    const res = await call("POST", "/admin/v1/runtimes", {
-      id: "down-box",
-      endpoint: deadUrl,
-      token: RUNTIME_TOKEN,
-      workspaces: ["acme"],
-    });
+    const res = await register("down-box", deadUrl, ["acme"]);
     expect(res.status).toBe(201);
     expect(res.json.runtime).toMatchObject({ id: "down-box", status: "down", lastSeenAt: null });
     const launch = await call("POST", "/api/v1/workspaces/acme/workers", { profile: "coder", runtimeId: "down-box" });
@@ -537,12 +502,7 @@ describe("operator API", () => {
   });
 
   test("launching on a runtime that may not see the workspace is 403 workspace_not_visible", async () => {
-    const res = await call("POST", "/admin/v1/runtimes", {
-      id: "other-box",
-      endpoint: deadUrl,
-      token: RUNTIME_TOKEN,
-      workspaces: ["other"],
-    });
+    const res = await register("other-box", deadUrl, ["other"]);
     expect(res.status).toBe(201);
     expectError(
       await call("POST", "/api/v1/workspaces/acme/workers", { profile: "coder", runtimeId: "other-box" }),

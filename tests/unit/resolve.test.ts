@@ -3,12 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUILTIN_CONTENT } from "../../src/bundle/builtin.ts";
-import { bundleDigest, promptDigest } from "../../src/bundle/digest.ts";
+import { promptDigest } from "../../src/bundle/digest.ts";
 import type { Bundle, CreateWorkerRequest } from "../../src/bundle/model.ts";
 import { resolveWorker } from "../../src/bundle/resolve.ts";
 import { verifyBundle } from "../../src/bundle/validate.ts";
 import { BundlesyncError, type ErrorCode } from "../../src/http/errors.ts";
 import { type HostPolicyFile, hostView, normalizePolicy } from "../../src/runtime/policy.ts";
+import { acme, bundleOf, declarations, digestedPrompt, seal } from "../fixtures/bundles.ts";
 
 const LINT_DIGEST = `sha256:${"5f".repeat(32)}`;
 const FMT_DIGEST = `sha256:${"a1".repeat(32)}`;
@@ -28,19 +29,10 @@ afterEach(() => {
 const texts = { base: "Base rules.", coder: "You code.", review: "You review." };
 
 function bundle(): Bundle {
-  const b: Bundle = {
-    schemaVersion: 1,
-    metadata: {
-      id: "acme.default",
-      workspaceId: "acme",
-      revision: 1,
-      createdAt: "2026-11-24T10:00:00Z",
-      provenance: { source: "workspace-dir" },
-      digest: `sha256:${"0".repeat(64)}`,
-    },
-    content: {
-      workspace: { id: "acme", name: "Acme" },
-      language: { default: "en", allowed: ["en", "ja"] },
+  return seal(
+    bundleOf({
+      workspace: acme.workspace(),
+      language: acme.language(),
       profiles: [
         {
           name: "base",
@@ -50,16 +42,12 @@ function bundle(): Bundle {
           tools: ["editor"],
           requires: ["anthropic"],
         },
-        {
-          name: "coder",
-          extends: "base",
+        acme.coder({
           prompts: ["coder-system", "base-system"],
           tools: ["shell", "editor"],
-          workflows: ["review-loop"],
-          plugins: ["lint"],
           requires: ["repo", "shell", "git", "github", "anthropic"],
           language: "ja",
-        },
+        }),
         { name: "reviewer", extends: "base", model: "fast", prompts: ["reviewer-system"], requires: ["docs"] },
         { name: "standalone" },
         { name: "browser-user", requires: ["browser"] },
@@ -68,43 +56,28 @@ function bundle(): Bundle {
         { name: "on-builtin-coder", extends: "builtin:coder" },
       ],
       prompts: [
-        { name: "base-system", text: texts.base, digest: promptDigest(texts.base) },
-        { name: "coder-system", text: texts.coder, digest: promptDigest(texts.coder) },
+        digestedPrompt("base-system", texts.base),
+        digestedPrompt("coder-system", texts.coder),
         { name: "reviewer-system", text: texts.review },
       ],
-      workflows: [{ name: "review-loop", steps: [{ name: "review", profile: "reviewer" }] }],
-      tools: [
-        { name: "shell", kind: "builtin", policy: "ask" },
-        { name: "editor", kind: "builtin", policy: "allow" },
-      ],
+      workflows: [acme.reviewLoop()],
+      tools: [acme.shellTool(), { name: "editor", kind: "builtin", policy: "allow" }],
       plugins: [
-        {
-          name: "lint",
-          version: "1.2.0",
-          package: "npm:@acme/lint@1.2.0",
-          digest: LINT_DIGEST,
-          grants: ["network:github"],
-        },
-        { name: "fmt", version: "0.1.0", package: "npm:@acme/fmt@0.1.0", digest: FMT_DIGEST },
+        acme.plugin("lint", "1.2.0", LINT_DIGEST, { grants: ["network:github"] }),
+        acme.plugin("fmt", "0.1.0", FMT_DIGEST),
       ],
-      models: [
-        { name: "default", provider: "anthropic", model: "claude-sonnet", credential: "secret:anthropic-api-key" },
-        { name: "fast", provider: "anthropic", model: "claude-haiku" },
-      ],
-      declarations: [
-        { kind: "secret_ref", name: "anthropic", ref: "secret:anthropic-api-key" },
-        { kind: "mount_grant", name: "repo", ref: "mount:repo" },
-        { kind: "network_policy", name: "github", ref: "network:github" },
-        { kind: "network_policy", name: "docs", ref: "network:docs" },
-        { kind: "shell_policy", name: "shell", ref: "shell:default" },
-        { kind: "git_policy", name: "git", ref: "git:default" },
-        { kind: "capability_grant", name: "browser", ref: "capability:browser" },
-        { kind: "plugin_grant", name: "lint-grant", ref: "plugin:lint" },
-      ],
-    },
-  };
-  b.metadata.digest = bundleDigest(b);
-  return b;
+      models: [acme.defaultModel(), { name: "fast", provider: "anthropic", model: "claude-haiku" }],
+      declarations: declarations({
+        secrets: { anthropic: "anthropic-api-key" },
+        mounts: ["repo"],
+        network: ["github", "docs"],
+        shell: true,
+        git: true,
+        capabilities: ["browser"],
+        pluginGrants: { "lint-grant": "lint" },
+      }),
+    }),
+  );
 }
 
 /** A host that grants everything the fixture bundle can ask for. */

@@ -1,8 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { bundleDigest, promptDigest } from "../../src/bundle/digest.ts";
+import { promptDigest } from "../../src/bundle/digest.ts";
 import type { Bundle } from "../../src/bundle/model.ts";
 import { verifyBundle } from "../../src/bundle/validate.ts";
 import { BundlesyncError, type ErrorCode } from "../../src/http/errors.ts";
+import { acme, bundleOf, declarations, digestedPrompt, seal } from "../fixtures/bundles.ts";
+
+const LINT_DIGEST = `sha256:${"5f".repeat(32)}`;
 
 // Credential-shaped strings are assembled at run time so the repository itself holds none.
 const CREDENTIALS: Record<string, string> = {
@@ -17,75 +20,35 @@ const CREDENTIALS: Record<string, string> = {
 };
 
 function baseBundle(): Bundle {
-  const text = "You are a careful coder.";
-  const bundle: Bundle = {
-    schemaVersion: 1,
-    metadata: {
-      id: "acme.default",
-      workspaceId: "acme",
-      revision: 1,
-      createdAt: "2026-11-24T10:00:00Z",
-      provenance: { source: "workspace-dir" },
-      digest: `sha256:${"0".repeat(64)}`,
-    },
-    content: {
-      workspace: { id: "acme", name: "Acme", project: { description: "Agents.", labels: { team: "platform" } } },
-      language: { default: "en", allowed: ["en", "ja"] },
-      profiles: [
-        { name: "base", description: "Base.", extends: "builtin:companion", model: "default", requires: ["anthropic"] },
-        {
-          name: "coder",
-          extends: "base",
-          prompts: ["coder-system"],
-          tools: ["shell"],
-          workflows: ["review-loop"],
-          plugins: ["lint"],
-          requires: ["repo", "github"],
-          language: "en",
-        },
-      ],
-      prompts: [{ name: "coder-system", text, digest: promptDigest(text) }],
-      workflows: [{ name: "review-loop", description: "Loop.", steps: [{ name: "implement", profile: "coder" }] }],
-      tools: [{ name: "shell", kind: "builtin", policy: "ask" }],
-      plugins: [
-        {
-          name: "lint",
-          version: "1.2.0",
-          package: "npm:@acme/lint@1.2.0",
-          digest: `sha256:${"5f".repeat(32)}`,
-          provides: ["tool:lint"],
-          grants: ["network:github"],
-        },
-      ],
-      models: [
-        {
-          name: "default",
-          provider: "anthropic",
-          model: "claude-sonnet",
-          credential: "secret:anthropic-api-key",
-          options: { temperature: 0.2 },
-        },
-      ],
-      declarations: [
-        { kind: "secret_ref", name: "anthropic", ref: "secret:anthropic-api-key" },
-        { kind: "mount_grant", name: "repo", ref: "mount:repo" },
-        { kind: "network_policy", name: "github", ref: "network:github" },
-        { kind: "shell_policy", name: "shell", ref: "shell:default" },
-        { kind: "git_policy", name: "git", ref: "git:default" },
-        { kind: "capability_grant", name: "browser", ref: "capability:browser" },
-        { kind: "plugin_grant", name: "lint", ref: "plugin:lint" },
-      ],
-    },
-  };
-  return bundle;
+  return bundleOf({
+    workspace: acme.workspace({ description: "Agents.", labels: { team: "platform" } }),
+    language: acme.language(),
+    profiles: [
+      { name: "base", description: "Base.", extends: "builtin:companion", model: "default", requires: ["anthropic"] },
+      acme.coder({ requires: ["repo", "github"], language: "en" }),
+    ],
+    prompts: [digestedPrompt("coder-system", "You are a careful coder.")],
+    workflows: [{ name: "review-loop", description: "Loop.", steps: [{ name: "implement", profile: "coder" }] }],
+    tools: [acme.shellTool()],
+    plugins: [acme.plugin("lint", "1.2.0", LINT_DIGEST, { provides: ["tool:lint"], grants: ["network:github"] })],
+    models: [acme.defaultModel({ options: { temperature: 0.2 } })],
+    declarations: declarations({
+      secrets: { anthropic: "anthropic-api-key" },
+      mounts: ["repo"],
+      network: ["github"],
+      shell: true,
+      git: true,
+      capabilities: ["browser"],
+      pluginGrants: { lint: "lint" },
+    }),
+  });
 }
 
 /** A copy of the base bundle, edited, with a correct digest. */
 function signed(edit: (b: Bundle) => void = () => {}): Bundle {
   const b = baseBundle();
   edit(b);
-  b.metadata.digest = bundleDigest(b);
-  return b;
+  return seal(b);
 }
 
 /**
