@@ -22,6 +22,7 @@ export class Workspaces {
   private readonly keys = new Map<string, string>();
   private readonly watchers: FSWatcher[] = [];
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly cache = new Map<string, CurrentBundle>();
 
   constructor(
     private readonly store: BackendStore,
@@ -118,12 +119,17 @@ export class Workspaces {
     }
   }
 
+  /** The workspace's current bundle. The bytes are read from the store once per revision. */
   current(workspaceId: string): CurrentBundle | undefined {
     const ws = this.store.workspace(workspaceId);
     if (!ws?.digest || !ws.bundle_id) return undefined;
+    const cached = this.cache.get(workspaceId);
+    if (cached && cached.digest === ws.digest && cached.revision === ws.revision) return cached;
     const bytes = this.store.bundleBytes(ws.digest);
     if (bytes === undefined) return undefined;
-    return { workspaceId, bundleId: ws.bundle_id, digest: ws.digest, revision: ws.revision, bytes };
+    const cur = { workspaceId, bundleId: ws.bundle_id, digest: ws.digest, revision: ws.revision, bytes };
+    this.cache.set(workspaceId, cur);
+    return cur;
   }
 
   ids(): string[] {
