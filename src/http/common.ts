@@ -17,10 +17,14 @@ function sha256(s: string): Buffer {
   return Buffer.from(new Bun.CryptoHasher("sha256").update(s).digest());
 }
 
+/** The configured token's hash, computed once instead of on every request. */
+let tokenHash: { token: string; hash: Buffer } | undefined;
+
 /** Constant-time bearer check: both sides hashed to a fixed length first. */
 export function bearerMatches(header: string | null, token: string): boolean {
   if (!header?.startsWith("Bearer ")) return false;
-  return timingSafeEqual(sha256(header.slice(7)), sha256(token));
+  if (tokenHash?.token !== token) tokenHash = { token, hash: sha256(token) };
+  return timingSafeEqual(sha256(header.slice(7)), tokenHash.hash);
 }
 
 export interface Route {

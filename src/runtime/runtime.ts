@@ -156,6 +156,10 @@ export class Runtime {
     requireDigest(digest);
     const row = this.store.bodyOf(digest);
     if (!row) throw new BundlesyncError("config_bundle_missing", {});
+    return this.checkedBody(digest, row);
+  }
+
+  private checkedBody(digest: string, row: { body: Uint8Array; check_hash: string; quarantined: number }): Uint8Array {
     if (row.quarantined) throw new BundlesyncError("config_bundle_corrupt", {});
     const known = this.verified.get(digest);
     if (known === undefined) {
@@ -175,8 +179,10 @@ export class Runtime {
 
   hasBundle(digest: string): boolean {
     requireDigest(digest);
-    if (!this.store.bodyOf(digest)) return false;
-    this.getBundleBytes(digest);
+    // One read of the row: a HEAD verifies exactly as a GET does, without fetching the body twice.
+    const row = this.store.bodyOf(digest);
+    if (!row) return false;
+    this.checkedBody(digest, row);
     return true;
   }
 
