@@ -42,6 +42,14 @@ export interface HttpOptions {
   logger?: Logger;
 }
 
+/** The path of an absolute request URL, without parsing the whole URL (this runs on every request). */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const end = url.indexOf("?", start);
+  return end === -1 ? url.slice(start) : url.slice(start, end);
+}
+
 function hasBody(request: Request): boolean {
   const len = request.headers.get("content-length");
   if (len !== null) return Number(len) > 0;
@@ -54,9 +62,24 @@ function isJson(contentType: string | null): boolean {
   return media === "application/json" || (media.startsWith("application/") && media.endsWith("+json"));
 }
 
-/** Reads a JSON body with a hard byte limit (chunked bodies included). Undefined when empty. */
-export async function readJson(request: Request, limit: number): Promise<unknown> {
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A JSON body as received: the parsed value, and the text and bytes it came from. */
+export interface JsonBody {
+  value: unknown;
+  text: string;
+  bytes: Uint8Array;
+}
+
+/** Reads a body with a hard byte limit (chunked bodies included). Undefined when empty. */
+async function readBytes(request: Request, limit: number): Promise<Uint8Array | undefined> {
   if (!request.body) return undefined;
+  if (request.headers.has("content-length")) {
+    // The declared length was checked against the limit before routing; read it natively.
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.byteLength > limit) throw new BundlesyncError("payload_too_large", { limit });
+    return bytes.byteLength === 0 ? undefined : bytes;
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -71,12 +94,25 @@ export async function readJson(request: Request, limit: number): Promise<unknown
     chunks.push(value);
   }
   if (size === 0) return undefined;
-  const text = new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  return chunks.length === 1 ? chunks[0] : new Uint8Array(Buffer.concat(chunks));
+}
+
+/** Reads and parses a JSON body, keeping what was received. Undefined when empty. */
+export async function readJsonBody(request: Request, limit: number): Promise<JsonBody | undefined> {
+  const bytes = await readBytes(request, limit);
+  if (bytes === undefined) return undefined;
   try {
-    return JSON.parse(text);
+    // Strict UTF-8 (no replacement characters, no BOM): the text is then exactly the bytes,
+    // so a body whose text is canonical can be stored as received.
+    const text = STRICT_UTF8.decode(bytes);
+    return { value: JSON.parse(text), text, bytes };
   } catch {
     throw new BundlesyncError("invalid_json", {});
   }
+}
+
+export async function readJson(request: Request, limit: number): Promise<unknown> {
+  return (await readJsonBody(request, limit))?.value;
 }
 
 function validationDetails(error: ValidationError) {
@@ -96,13 +132,13 @@ export function httpBase(opts: HttpOptions) {
   const log = opts.logger ?? silentLogger;
   return new Elysia({ name: "bundlesync-http-base" })
     .onRequest(({ request }) => {
-      const path = new URL(request.url).pathname;
-      if (opts.token !== undefined && opts.protectedPrefixes.some((p) => path.startsWith(p))) {
+      if (opts.token !== undefined && opts.protectedPrefixes.some((p) => pathOf(request.url).startsWith(p))) {
         if (!bearerMatches(request.headers.get("authorization"), opts.token)) {
           return errorResponse(new BundlesyncError("unauthorized"), { "www-authenticate": "Bearer" });
         }
       }
-      if (hasBody(request)) {
+      // Reads carry no body; skipping the body checks keeps the GET path lean.
+      if (request.method !== "GET" && request.method !== "HEAD" && hasBody(request)) {
         const len = Number(request.headers.get("content-length") ?? 0);
         if (len > opts.maxBodyBytes)
           return errorResponse(new BundlesyncError("payload_too_large", { limit: opts.maxBodyBytes }));
@@ -117,7 +153,7 @@ export function httpBase(opts: HttpOptions) {
       }
       if (code === "PARSE") return errorResponse(new BundlesyncError("invalid_json"));
       if (code === "NOT_FOUND") {
-        const path = new URL(request.url).pathname;
+        const path = pathOf(request.url);
         const route = opts.routes.find((r) => r.pattern.test(path));
         if (route && !route.methods.includes(request.method)) {
           return errorResponse(new BundlesyncError("method_not_allowed"), { allow: route.methods.join(", ") });

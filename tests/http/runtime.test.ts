@@ -4,6 +4,7 @@
  * never-echo invariants for secrets, host paths, the token and forbidden bundle values.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { canonicalJson } from "../../src/bundle/digest.ts";
 import type { Bundle, Content } from "../../src/bundle/model.ts";
 import {
   baseContent,
@@ -171,6 +172,49 @@ describe("authentication", () => {
       401,
       "unauthorized",
     );
+  });
+});
+
+describe("PUT /v1/config-bundles/{digest}: bytes", () => {
+  test("stores and serves the canonical bytes whether the body came canonical or pretty-printed", async () => {
+    const h = harness();
+    const pretty = makeBundle({ id: "acme.pretty" });
+    const canonicalSent = makeBundle({ id: "acme.canon" });
+    expect(
+      (await h.call("PUT", bundlePath(pretty.metadata.digest), { body: JSON.stringify(pretty, null, 2) })).status,
+    ).toBe(201);
+    expect(
+      (await h.call("PUT", bundlePath(canonicalSent.metadata.digest), { body: canonicalJson(canonicalSent) })).status,
+    ).toBe(201);
+    for (const b of [pretty, canonicalSent]) {
+      const res = await h.call("GET", bundlePath(b.metadata.digest));
+      expect(await res.text()).toBe(canonicalJson(b));
+    }
+  });
+
+  test("a body that is not valid UTF-8, or starts with a byte order mark, is 400 invalid_json and stores nothing", async () => {
+    const h = harness();
+    const b = makeBundle();
+    const text = canonicalJson(b);
+    const utf8 = new TextEncoder().encode(text);
+    const at = text.indexOf("Acme");
+    const broken = new Uint8Array([...utf8.slice(0, at), 0xf0, 0x9f, 0x98, ...utf8.slice(at + 3)]);
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...utf8]);
+    for (const body of [broken, bom]) {
+      const res = await h.app.handle(
+        new Request(`http://localhost${bundlePath(b.metadata.digest)}`, {
+          method: "PUT",
+          headers: {
+            authorization: `Bearer ${TOKEN}`,
+            "content-type": "application/json",
+            "content-length": String(body.length),
+          },
+          body,
+        }),
+      );
+      await expectError(res, 400, "invalid_json");
+    }
+    expect(bundleRows(h)).toEqual([]);
   });
 });
 
