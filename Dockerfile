@@ -5,7 +5,7 @@ COPY package.json bun.lock ./
 RUN bun install --frozen-lockfile
 COPY tsconfig.json bunfig.toml ./
 COPY src ./src
-RUN bun build --compile --minify src/main.ts --outfile /out/bundlesync
+RUN bun build --compile --minify --bytecode src/main.ts --outfile /out/bundlesync
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates \
