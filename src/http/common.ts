@@ -133,9 +133,7 @@ export function httpBase(opts: HttpOptions) {
   return new Elysia({ name: "bundlesync-http-base" })
     .onRequest(({ request }) => {
       if (opts.token !== undefined && opts.protectedPrefixes.some((p) => pathOf(request.url).startsWith(p))) {
-        if (!bearerMatches(request.headers.get("authorization"), opts.token)) {
-          return errorResponse(new BundlesyncError("unauthorized"), { "www-authenticate": "Bearer" });
-        }
+        if (!bearerMatches(request.headers.get("authorization"), opts.token)) return unauthorized();
       }
       // Reads carry no body; skipping the body checks keeps the GET path lean.
       if (request.method !== "GET" && request.method !== "HEAD" && hasBody(request)) {
@@ -160,10 +158,19 @@ export function httpBase(opts: HttpOptions) {
         }
         return errorResponse(new BundlesyncError("not_found"));
       }
-      const requestId = crypto.randomUUID();
-      log.error("internal_error", { requestId, kind: error instanceof Error ? error.name : typeof error });
-      return errorResponse(new BundlesyncError("internal", { requestId }));
+      return internalError(error, log);
     });
+}
+
+export function unauthorized(): Response {
+  return errorResponse(new BundlesyncError("unauthorized"), { "www-authenticate": "Bearer" });
+}
+
+/** An unexpected failure: logged with a request id, answered with that id only. */
+export function internalError(error: unknown, log: Logger): Response {
+  const requestId = crypto.randomUUID();
+  log.error("internal_error", { requestId, kind: error instanceof Error ? error.name : typeof error });
+  return errorResponse(new BundlesyncError("internal", { requestId }));
 }
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {

@@ -14,9 +14,19 @@ import {
   CreateWorkerRequest,
   Worker,
 } from "../bundle/model.ts";
-import { errorResponse, httpBase, JSON_HEADERS, json, type Route, readJson, readJsonBody } from "../http/common.ts";
+import {
+  bearerMatches,
+  errorResponse,
+  httpBase,
+  internalError,
+  json,
+  type Route,
+  readJson,
+  readJsonBody,
+  unauthorized,
+} from "../http/common.ts";
 import { BundlesyncError } from "../http/errors.ts";
-import type { Logger } from "../log.ts";
+import { type Logger, silentLogger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import type { Runtime } from "./runtime.ts";
 
@@ -66,10 +76,53 @@ function etagMatches(header: string | null, etag: string): boolean {
   return header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
 }
 
+function readBundle(runtime: Runtime, digest: string, request: Request): Response {
+  const bytes = runtime.getBundleBytes(digest);
+  const etag = `"${digest}"`;
+  if (etagMatches(request.headers.get("if-none-match"), etag)) {
+    return new Response(null, { status: 304, headers: { etag } });
+  }
+  return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/json", etag } });
+}
+
+function headBundle(runtime: Runtime, digest: string): Response {
+  if (!runtime.hasBundle(digest)) return new Response(null, { status: 404 });
+  return new Response(null, { status: 200, headers: { etag: `"${digest}"` } });
+}
+
+/**
+ * The hot read path as native Bun routes in front of Elysia: the same auth check, the same
+ * handlers and the same error envelope as the Elysia routes (which `app.handle` uses),
+ * without the framework's per-request work. Bun prefers static paths such as
+ * /v1/config-bundles/availability over this parametric one.
+ */
+function nativeReadRoutes(runtime: Runtime, opts: RuntimeHttpOptions) {
+  const log = opts.logger ?? silentLogger;
+  const guarded =
+    (handler: (digest: string, request: Request) => Response) =>
+    (request: Request & { params: Record<string, string> }): Response => {
+      if (opts.token !== undefined && !bearerMatches(request.headers.get("authorization"), opts.token)) {
+        return unauthorized();
+      }
+      try {
+        const raw = request.params.digest ?? "";
+        return handler(raw.includes("%") ? decodeURIComponent(raw) : raw, request);
+      } catch (e) {
+        return e instanceof BundlesyncError ? errorResponse(e) : internalError(e, log);
+      }
+    };
+  return {
+    "/v1/config-bundles/:digest": {
+      GET: guarded((digest, request) => readBundle(runtime, digest, request)),
+      HEAD: guarded((digest) => headBundle(runtime, digest)),
+    },
+  };
+}
+
 export function runtimeApp(runtime: Runtime, opts: RuntimeHttpOptions = {}) {
   const limit = runtime.policy.limits.maxBundleBytes;
   return (
-    new Elysia()
+    new Elysia({ serve: { routes: nativeReadRoutes(runtime, opts) } })
       .use(
         httpBase({
           protectedPrefixes: ["/v1/", "/openapi"],
@@ -107,26 +160,11 @@ export function runtimeApp(runtime: Runtime, opts: RuntimeHttpOptions = {}) {
           detail: { summary: "Store a verified config bundle", ...jsonBody(Bundle, "The config bundle") },
         },
       )
-      .get(
-        "/v1/config-bundles/:digest",
-        ({ params, request }) => {
-          const bytes = runtime.getBundleBytes(params.digest);
-          const etag = `"${params.digest}"`;
-          if (etagMatches(request.headers.get("if-none-match"), etag)) {
-            return new Response(null, { status: 304, headers: { etag } });
-          }
-          return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { ...JSON_HEADERS, etag } });
-        },
-        { params: DigestParams, detail: { summary: "The full stored bundle (canonical JSON)" } },
-      )
-      .head(
-        "/v1/config-bundles/:digest",
-        ({ params }) => {
-          if (!runtime.hasBundle(params.digest)) return new Response(null, { status: 404 });
-          return new Response(null, { status: 200, headers: { etag: `"${params.digest}"` } });
-        },
-        { params: DigestParams },
-      )
+      .get("/v1/config-bundles/:digest", ({ params, request }) => readBundle(runtime, params.digest, request), {
+        params: DigestParams,
+        detail: { summary: "The full stored bundle (canonical JSON)" },
+      })
+      .head("/v1/config-bundles/:digest", ({ params }) => headBundle(runtime, params.digest), { params: DigestParams })
       .get("/v1/config-bundles", ({ query }) => ({ bundles: runtime.listBundles(query) }), {
         query: t.Object({
           workspaceId: t.Optional(t.String()),
