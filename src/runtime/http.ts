@@ -77,11 +77,13 @@ function etagMatches(header: string | null, etag: string): boolean {
 }
 
 function readBundle(runtime: Runtime, digest: string, request: Request): Response {
-  const bytes = runtime.getBundleBytes(digest);
   const etag = `"${digest}"`;
   if (etagMatches(request.headers.get("if-none-match"), etag)) {
+    // The ETag is the content digest: a stored, verified row is all a 304 needs.
+    if (!runtime.hasBundle(digest)) throw new BundlesyncError("config_bundle_missing", {});
     return new Response(null, { status: 304, headers: { etag } });
   }
+  const bytes = runtime.getBundleBytes(digest);
   return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/json", etag } });
 }
 

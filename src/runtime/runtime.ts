@@ -182,12 +182,17 @@ export class Runtime {
     return JSON.parse(new TextDecoder().decode(this.getBundleBytes(digest)));
   }
 
+  /**
+   * Whether a bundle is stored and servable. Answers from the row's flags once this
+   * process has verified the bytes (a HEAD or a 304 serves no bytes), and verifies them
+   * in full first otherwise.
+   */
   hasBundle(digest: string): boolean {
     requireDigest(digest);
-    // One read of the row: a HEAD verifies exactly as a GET does, without fetching the body twice.
-    const row = this.store.bodyOf(digest);
-    if (!row) return false;
-    this.checkedBody(digest, row);
+    const state = this.store.quarantinedOf(digest);
+    if (state === undefined) return false;
+    if (state) throw new BundlesyncError("config_bundle_corrupt", {});
+    if (!this.verified.has(digest)) this.getBundleBytes(digest);
     return true;
   }
 

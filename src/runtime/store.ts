@@ -71,6 +71,7 @@ export class RuntimeStore {
   private readonly q: {
     insert: Statement;
     body: Statement<Pick<BundleRow, "body" | "check_hash" | "quarantined">, [string]>;
+    flags: Statement<Pick<BundleRow, "quarantined">, [string]>;
     row: Statement<BundleRow, [string]>;
     summary: Statement<SummaryRow, [string]>;
     quarantine: Statement;
@@ -131,6 +132,7 @@ export class RuntimeStore {
           check_hash = excluded.check_hash, size_bytes = excluded.size_bytes, quarantined = 0
         WHERE bundles.quarantined = 1`),
       body: db.prepare("SELECT body, check_hash, quarantined FROM bundles WHERE digest = ?"),
+      flags: db.prepare("SELECT quarantined FROM bundles WHERE digest = ?"),
       row: db.prepare("SELECT * FROM bundles WHERE digest = ?"),
       summary: db.prepare(`SELECT ${SUMMARY_COLS} FROM bundles WHERE digest = ?`),
       quarantine: db.prepare("UPDATE bundles SET quarantined = 1 WHERE digest = ?"),
@@ -169,6 +171,11 @@ export class RuntimeStore {
   /** Inserts a new row, or repairs a quarantined one. True when a row was written. */
   insertBundle(row: Omit<BundleRow, "quarantined">): boolean {
     return this.q.insert.run(row).changes > 0;
+  }
+  /** Undefined when no row; else whether it is quarantined. */
+  quarantinedOf(digest: string): boolean | undefined {
+    const row = this.q.flags.get(digest);
+    return row ? row.quarantined !== 0 : undefined;
   }
   bodyOf(digest: string) {
     return this.q.body.get(digest);
