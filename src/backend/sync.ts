@@ -134,7 +134,15 @@ export class SyncEngine {
         job.forced.clear();
         const rt = this.runtimes.get(runtimeId);
         if (!rt) return;
-        const retry = await this.syncOnce(rt, ids, forced);
+        let retry: string[];
+        try {
+          retry = await this.syncOnce(rt, ids, forced);
+        } catch (err) {
+          // Only a closed store (shutdown) or a bug gets here; neither may take the process down.
+          if (this.closed) return;
+          this.log.error("sync_internal_error", { runtimeId, kind: err instanceof Error ? err.name : typeof err });
+          retry = ids;
+        }
         if (retry.length > 0) {
           this.scheduleRetry(runtimeId, job, retry);
         } else if (job.pending.size === 0) {
@@ -260,6 +268,7 @@ export class SyncEngine {
       this.markDown(rt);
       return;
     }
+    if (this.closed) return;
     const instance = `${info.id}@${info.version}`;
     const cameUp = rt.status !== "up" || rt.instance !== instance;
     if (rt.status !== "up") this.log.info("runtime_up", { runtimeId: rt.row.id });
