@@ -2,7 +2,7 @@
 FROM oven/bun:1.4 AS build
 WORKDIR /src
 COPY package.json bun.lock ./
-RUN bun install --frozen-lockfile
+RUN bun install --frozen-lockfile --production
 COPY tsconfig.json bunfig.toml ./
 COPY src ./src
 RUN bun build --compile --minify --bytecode src/main.ts --outfile /out/bundlesync
