@@ -17,14 +17,13 @@ function sha256(s: string): Buffer {
   return Buffer.from(new Bun.CryptoHasher("sha256").update(s).digest());
 }
 
-/** The configured token's hash, computed once instead of on every request. */
-let tokenHash: { token: string; hash: Buffer } | undefined;
-
-/** Constant-time bearer check: both sides hashed to a fixed length first. */
-export function bearerMatches(header: string | null, token: string): boolean {
-  if (!header?.startsWith("Bearer ")) return false;
-  if (tokenHash?.token !== token) tokenHash = { token, hash: sha256(token) };
-  return timingSafeEqual(sha256(header.slice(7)), tokenHash.hash);
+/**
+ * A constant-time bearer check for one token: both sides hashed to a fixed length first,
+ * the token's side once, when the server is set up.
+ */
+export function bearerCheck(token: string): (header: string | null) => boolean {
+  const expected = sha256(token);
+  return (header) => header?.startsWith("Bearer ") === true && timingSafeEqual(sha256(header.slice(7)), expected);
 }
 
 export interface Route {
@@ -130,10 +129,11 @@ function validationDetails(error: ValidationError) {
  */
 export function httpBase(opts: HttpOptions) {
   const log = opts.logger ?? silentLogger;
+  const authorized = opts.token === undefined ? undefined : bearerCheck(opts.token);
   return new Elysia({ name: "bundlesync-http-base" })
     .onRequest(({ request }) => {
-      if (opts.token !== undefined && opts.protectedPrefixes.some((p) => pathOf(request.url).startsWith(p))) {
-        if (!bearerMatches(request.headers.get("authorization"), opts.token)) return unauthorized();
+      if (authorized && opts.protectedPrefixes.some((p) => pathOf(request.url).startsWith(p))) {
+        if (!authorized(request.headers.get("authorization"))) return unauthorized();
       }
       // Reads carry no body; skipping the body checks keeps the GET path lean.
       if (request.method !== "GET" && request.method !== "HEAD" && hasBody(request)) {

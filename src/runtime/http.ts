@@ -15,7 +15,7 @@ import {
   Worker,
 } from "../bundle/model.ts";
 import {
-  bearerMatches,
+  bearerCheck,
   errorResponse,
   httpBase,
   internalError,
@@ -100,10 +100,11 @@ function headBundle(runtime: Runtime, digest: string): Response {
  */
 function nativeReadRoutes(runtime: Runtime, opts: RuntimeHttpOptions) {
   const log = opts.logger ?? silentLogger;
+  const authorized = opts.token === undefined ? undefined : bearerCheck(opts.token);
   const guarded =
     (handler: (digest: string, request: Request) => Response) =>
     (request: Request & { params: Record<string, string> }): Response => {
-      if (opts.token !== undefined && !bearerMatches(request.headers.get("authorization"), opts.token)) {
+      if (authorized && !authorized(request.headers.get("authorization"))) {
         return unauthorized();
       }
       try {

@@ -117,6 +117,7 @@ export class Runtime {
       throw new BundlesyncError("store_full", { limit: this.policy.limits.maxBundles });
     }
     const m = bundle.metadata;
+    const check = quickHash(body);
     const created = this.store.insertBundle({
       digest,
       id: m.id,
@@ -129,11 +130,11 @@ export class Runtime {
       size_bytes: body.byteLength,
       stored_at: new Date().toISOString(),
       body,
-      check_hash: quickHash(body),
+      check_hash: check,
     });
     if (created && !existing) this.bundleCount++;
     if (created) {
-      this.verified.set(digest, quickHash(body));
+      this.verified.set(digest, check);
       this.log.info("bundle_stored", { bundleId: m.id, workspaceId: m.workspaceId, revision: m.revision });
     }
     return { created, bundle: toSummary(this.store.summary(digest)!) };
@@ -164,14 +165,17 @@ export class Runtime {
     return this.checkedBody(digest, row);
   }
 
-  private checkedBody(digest: string, row: { body: Uint8Array; check_hash: string; quarantined: number }): Uint8Array {
+  /** Full re-verification, then the checksum later reads of this process compare against. */
+  private verifyRow(digest: string, body: Uint8Array): void {
+    this.reverify(digest, body);
+    this.verified.set(digest, quickHash(body));
+  }
+
+  private checkedBody(digest: string, row: { body: Uint8Array; quarantined: number }): Uint8Array {
     if (row.quarantined) throw new BundlesyncError("config_bundle_corrupt", {});
     const known = this.verified.get(digest);
     if (known === undefined) {
-      this.reverify(digest, row.body);
-      const check = quickHash(row.body);
-      if (check !== row.check_hash) this.store.setCheck(digest, check);
-      this.verified.set(digest, check);
+      this.verifyRow(digest, row.body);
     } else if (quickHash(row.body) !== known) {
       this.corrupt(digest);
     }
@@ -312,10 +316,7 @@ export class Runtime {
       const row = this.store.bodyOf(digest);
       if (!row) continue;
       try {
-        this.reverify(digest, row.body);
-        const check = quickHash(row.body);
-        if (check !== row.check_hash) this.store.setCheck(digest, check);
-        this.verified.set(digest, check);
+        this.verifyRow(digest, row.body);
       } catch {
         // quarantined by reverify; keep scrubbing
       }

@@ -70,12 +70,11 @@ export class RuntimeStore {
   readonly db: Database;
   private readonly q: {
     insert: Statement;
-    body: Statement<Pick<BundleRow, "body" | "check_hash" | "quarantined">, [string]>;
+    body: Statement<Pick<BundleRow, "body" | "quarantined">, [string]>;
     flags: Statement<Pick<BundleRow, "quarantined">, [string]>;
     row: Statement<BundleRow, [string]>;
     summary: Statement<SummaryRow, [string]>;
     quarantine: Statement;
-    setCheck: Statement;
     del: Statement;
     present: Statement<{ digest: string; id: string }, [string]>;
     digestsOfIds: Statement<{ id: string; digest: string }, [string]>;
@@ -106,7 +105,7 @@ export class RuntimeStore {
       size_bytes INTEGER NOT NULL,
       stored_at TEXT NOT NULL,
       body BLOB NOT NULL,
-      check_hash TEXT NOT NULL,
+      check_hash TEXT NOT NULL, -- checksum at store time, for offline inspection; reads never trust it
       quarantined INTEGER NOT NULL DEFAULT 0
     )`);
     this.db.run("CREATE INDEX IF NOT EXISTS bundles_by_id ON bundles (id, revision DESC)");
@@ -131,12 +130,11 @@ export class RuntimeStore {
           provenance = excluded.provenance, stored_at = excluded.stored_at, body = excluded.body,
           check_hash = excluded.check_hash, size_bytes = excluded.size_bytes, quarantined = 0
         WHERE bundles.quarantined = 1`),
-      body: db.prepare("SELECT body, check_hash, quarantined FROM bundles WHERE digest = ?"),
+      body: db.prepare("SELECT body, quarantined FROM bundles WHERE digest = ?"),
       flags: db.prepare("SELECT quarantined FROM bundles WHERE digest = ?"),
       row: db.prepare("SELECT * FROM bundles WHERE digest = ?"),
       summary: db.prepare(`SELECT ${SUMMARY_COLS} FROM bundles WHERE digest = ?`),
       quarantine: db.prepare("UPDATE bundles SET quarantined = 1 WHERE digest = ?"),
-      setCheck: db.prepare("UPDATE bundles SET check_hash = ? WHERE digest = ?"),
       del: db.prepare("DELETE FROM bundles WHERE digest = ?"),
       present: db.prepare(
         "SELECT digest, id FROM bundles WHERE quarantined = 0 AND digest IN (SELECT value FROM json_each(?))",
@@ -188,9 +186,6 @@ export class RuntimeStore {
   }
   quarantine(digest: string): void {
     this.q.quarantine.run(digest);
-  }
-  setCheck(digest: string, check: string): void {
-    this.q.setCheck.run(check, digest);
   }
   deleteBundle(digest: string): void {
     this.q.del.run(digest);
